@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: GPL-2.0
+# User entry points. The kernel build reads ./Kbuild, not this file.
+#
+#   make setup   install dependencies, fetch and patch linux-source-7.3
+#   make         build the kernel Image and our modules (incremental)
+#   make test    host tests + KUnit in QEMU (VHE, nVHE, protected) + style
+#   make run     boot the patched kernel, load the modules, show them working
+#   make clean   remove our module build output (the kernel build is kept)
+
+.PHONY: all setup build test run clean distclean help
+
+all: build
+
+setup:
+	@bash ci/setup.sh
+
+build:
+	@bash ci/build.sh
+
+test:
+	@bash ci/test.sh
+
+run:
+	@bash ci/run.sh
+
+clean:
+	@bash -c '. ci/env.sh; rm -rf "$$MODOUT" "$$CACHE/modules-clippy" "$$CACHE/initramfs.cpio.gz"'
+	@cd host && cargo clean -q
+
+distclean: clean
+	@bash -c '. ci/env.sh; rm -rf "$$KBUILD"'
+
+help:
+	@sed -n '2,9p' Makefile | sed 's/^# *//'

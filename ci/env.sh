@@ -1,0 +1,21 @@
+# SPDX-License-Identifier: GPL-2.0
+# Common paths and flags, sourced by every script in ci/.
+# Build output lives outside the git tree so that a fresh clone reuses it.
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${KSV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvm-smmu-vmid}
+KSRC=$CACHE/linux            # patched source tree (a git repo: base + patches/)
+KBUILD=$CACHE/build          # kernel O= directory
+MODOUT=$CACHE/modules        # out-of-tree module objects (MO=)
+ROOTFS=$CACHE/rootfs         # initramfs staging
+LOGDIR=$CACHE/logs
+KVER_PKG=linux-source-7.3
+export PATH=$HOME/.cargo/bin:$PATH
+export LIBCLANG_PATH=/usr/lib/llvm-19/lib
+KMAKE=(make -C "$KSRC" O="$KBUILD" ARCH=arm64 LLVM=-19 -j"$(nproc)")
+MMAKE=("${KMAKE[@]}" M="$TOP" MO="$MODOUT")
+
+die() { echo "error: $*" >&2; exit 1; }
+log() { echo "==> $*"; }
+# Our modules, in load order.
+KSV_MODULES="kvm_vmid_pin iommufd_kvm smmu_v3_btm"

@@ -1,0 +1,71 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# /init of the test initramfs (busybox). The host reads the console:
+# every line this script prints starts with "KSV:".
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmp /tmp
+export PATH=/bin:/sbin:/usr/bin
+
+mode=test
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in ksv.mode=*) mode=${arg#ksv.mode=};; esac
+done
+say() { echo "KSV: $*"; }
+OURS=/lib/modules/ksv
+
+# Load one of our modules (its KUnit suites run now), then unload it.
+cycle() {
+	m=$1
+	say "BEGIN $m"
+	if insmod $OURS/$m.ko; then
+		say "insmod $m ok"
+		[ -r /sys/kernel/debug/$m/state ] && sed "s/^/KSV: $m state: /" /sys/kernel/debug/$m/state
+		if rmmod $m; then say "rmmod $m ok"; else say "rmmod $m FAILED"; fi
+	else
+		say "insmod $m FAILED rc=$?"
+	fi
+	say "END $m"
+}
+
+case "$mode" in
+test)
+	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
+	for m in $(cat $OURS/order); do cycle $m; done
+	say "BEGIN arm-smmu-v3-test"
+	if modprobe arm-smmu-v3-test; then say "modprobe arm-smmu-v3-test ok"; else say "modprobe arm-smmu-v3-test FAILED"; fi
+	say "END arm-smmu-v3-test"
+	if [ -w /sys/kernel/debug/kmemleak ]; then
+		echo scan > /sys/kernel/debug/kmemleak
+		sed 's/^/KSV: kmemleak: /' /sys/kernel/debug/kmemleak
+	fi
+	;;
+protected)
+	# kvm-arm.mode=protected: the pin module must refuse to load.
+	say "BEGIN protected"
+	if insmod $OURS/kvm_vmid_pin.ko; then
+		say "insmod kvm_vmid_pin ok (UNEXPECTED)"; rmmod kvm_vmid_pin
+	else
+		say "insmod kvm_vmid_pin refused"
+	fi
+	say "END protected"
+	;;
+run)
+	say "$(dmesg | grep -m1 -o 'kvm \[1\]: .*mode initialized.*')"
+	say "$(dmesg | grep -m1 -o 'arm-smmu-v3 [^ ]*: ias .*')"
+	for m in $(cat $OURS/order); do
+		if insmod $OURS/$m.ko; then say "loaded $m"; else say "insmod $m FAILED"; fi
+		dmesg | grep "$m: " | grep -v -e '# ' -e 'ok [0-9]' -e 'KTAP' | sed 's/^\[[ 0-9.]*\] /KSV:   dmesg: /'
+		[ -r /sys/kernel/debug/$m/state ] && sed "s/^/KSV:   debugfs $m\/state: /" /sys/kernel/debug/$m/state
+	done
+	[ -x /bin/ksv-demo ] && /bin/ksv-demo
+	for m in $(sed '1!G;h;$!d' $OURS/order); do
+		if rmmod $m; then say "unloaded $m"; else say "rmmod $m FAILED"; fi
+	done
+	;;
+esac
+say "DONE"
+poweroff -f

@@ -1,0 +1,13 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# make run: boot the patched kernel at EL2 with an emulated SMMUv3, load
+# our modules and show what they report.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+"$TOP/ci/build.sh" >/dev/null
+"$TOP/ci/initramfs.sh"
+cpu=${KSV_CPU:-max}
+log "booting Linux 7.3 + patches/ in QEMU (-cpu $cpu, KVM at EL2, SMMUv3)"
+"$TOP/ci/qemu.sh" run "$cpu" 2 run 300
+grep -a 'KSV:' "$LOGDIR/boot-run.log" | sed 's/^.*KSV: /  /' | grep -v '^  DONE$'
+grep -q 'KSV: DONE' "$LOGDIR/boot-run.log" || die "the guest did not finish; see $LOGDIR/boot-run.log"

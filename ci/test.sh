@@ -1,0 +1,51 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# make test: host tests, three QEMU boots with KUnit, style checks.
+# Ends with one line "N passed, N failed".
+set -uo pipefail
+. "$(dirname "$0")/env.sh"
+PASS=0 FAIL=0
+add() { PASS=$((PASS + $1)); FAIL=$((FAIL + $2)); }
+counts() { local c; c=$(grep '^COUNTS' "$1" | tail -n1); add ${c#COUNTS }; grep -v '^COUNTS' "$1"; }
+t0=$(date +%s)
+
+log "host tests (cargo test)"
+if (cd "$TOP/host" && cargo test --release) > "$LOGDIR/cargo-test.log" 2>&1; then :; else
+	tail -n 30 "$LOGDIR/cargo-test.log"; fi
+hp=$(grep -o 'test result: .*' "$LOGDIR/cargo-test.log" | sed -n 's/.* \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' |
+	awk '{p+=$1; f+=$2} END {print p+0, f+0}')
+grep -q 'test result' "$LOGDIR/cargo-test.log" || hp="0 1"
+echo "  host: ${hp% *} passed, ${hp#* } failed"
+add $hp
+
+log "build"
+if ! "$TOP/ci/build.sh"; then
+	echo "0 passed, $((FAIL + 1)) failed"
+	exit 1
+fi
+"$TOP/ci/initramfs.sh"
+
+boot() { # name cpu smp mode timeout expects... -- extra cmdline
+	local name=$1 cpu=$2 smp=$3 mode=$4 tmo=$5; shift 5
+	local exp=() extra=()
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do exp+=("$1"); shift; done
+	[ $# -gt 0 ] && shift && extra=("$@")
+	log "boot $name: -cpu $cpu -smp $smp ${extra[*]:-}"
+	local s=$(date +%s)
+	"$TOP/ci/qemu.sh" "$name" "$cpu" "$smp" "$mode" "$tmo" "${extra[@]}" || true
+	python3 "$TOP/ci/check_boot.py" "$KSRC" "$LOGDIR/boot-$name.log" "$mode" "${exp[@]}" > "$LOGDIR/check-$name.txt"
+	counts "$LOGDIR/check-$name.txt"
+	echo "  ($(( $(date +%s) - s ))s, console: $LOGDIR/boot-$name.log)"
+}
+SUITES=(kvm_vmid_pin=kvm_vmid_pin arm-smmu-v3-test=arm-smmu-v3-kunit-test)
+boot vhe max 4 test 600 "${SUITES[@]}"
+boot nvhe cortex-a57 2 test 600 "${SUITES[@]}"
+boot protected max 2 protected 300 refused=kvm_vmid_pin -- kvm-arm.mode=protected
+
+log "style"
+"$TOP/ci/style.sh" > "$LOGDIR/style.txt"
+counts "$LOGDIR/style.txt"
+
+log "make test took $(( $(date +%s) - t0 ))s"
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" = 0 ]

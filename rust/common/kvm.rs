@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A refcounted handle on a KVM VM (`struct kvm`).
+//!
+//! C header: [`include/linux/kvm_host.h`](srctree/include/linux/kvm_host.h)
+//!
+//! Shared by path (`#[path]`) between our module crates, since a module
+//! crate cannot use another's items.
+
+use core::ptr::NonNull;
+use kernel::{
+    bindings,
+    sync::aref::{
+        ARef,
+        AlwaysRefCounted, //
+    },
+    types::Opaque,
+};
+
+/// A KVM VM.
+///
+/// # Invariants
+///
+/// Instances are only reached through a reference on `users_count`, so the
+/// VM is alive (`users_count > 0`) while a `&Kvm` exists.
+#[repr(transparent)]
+pub(crate) struct Kvm(Opaque<bindings::kvm>);
+
+// SAFETY: `kvm_get_kvm()`/`kvm_put_kvm()` may be called from any thread
+// (the put may sleep, which `ARef` drops in process context allow).
+unsafe impl Send for Kvm {}
+// SAFETY: a `&Kvm` only allows refcount operations, which are thread-safe.
+unsafe impl Sync for Kvm {}
+
+// SAFETY: the refcount is `users_count`, managed by `kvm_get_kvm()` and
+// `kvm_put_kvm()`; the VM stays valid while it is non-zero.
+unsafe impl AlwaysRefCounted for Kvm {
+    fn inc_ref(&self) {
+        // SAFETY: a `&Kvm` proves a reference is held, so the count is non-zero.
+        unsafe { bindings::kvm_get_kvm(self.as_raw()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: the caller owns one reference, which is given back here.
+        unsafe { bindings::kvm_put_kvm(obj.cast().as_ptr()) };
+    }
+}
+
+impl Kvm {
+    /// Takes a reference on `ptr` unless the VM is already being destroyed
+    /// (`kvm_get_kvm_safe()`).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a `struct kvm` whose memory stays valid for the
+    /// call, as a `kvm-vfio` or VM file reference guarantees.
+    pub(crate) unsafe fn try_get(ptr: *mut bindings::kvm) -> Option<ARef<Self>> {
+        // SAFETY: the memory is valid per the caller.
+        if !unsafe { bindings::kvm_get_kvm_safe(ptr) } {
+            return None;
+        }
+        // INVARIANT: the reference taken above is owned by the `ARef`.
+        // SAFETY: `ptr` is non-null (it was dereferenced) and we own a reference.
+        Some(unsafe { ARef::from_raw(NonNull::new_unchecked(ptr.cast())) })
+    }
+
+    /// The raw `struct kvm` pointer.
+    pub(crate) fn as_raw(&self) -> *mut bindings::kvm {
+        self.0.get()
+    }
+
+    /// The current `users_count`.
+    pub(crate) fn users(&self) -> u32 {
+        // SAFETY: the VM is alive by the type invariant.
+        unsafe { bindings::refcount_read(&raw const (*self.as_raw()).users_count) as u32 }
+    }
+}

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Real VMs for KUnit tests, created like userspace does: `KVM_CREATE_VM`
+//! on `/dev/kvm`. Only for tests running in a process context (insmod).
+
+use super::kvm::Kvm;
+use kernel::{
+    bindings,
+    error::from_err_ptr,
+    prelude::*,
+    sync::aref::ARef, //
+};
+
+/// `KVM_CREATE_VM`: `_IO(KVMIO, 0x01)`.
+const KVM_CREATE_VM: u32 = (0xAE << 8) | 0x01;
+
+/// A VM owned through its file, as a VMM holds it.
+///
+/// # Invariants
+///
+/// `file` is a reference on a KVM VM file, whose `private_data` is the VM.
+pub(crate) struct TestVm {
+    file: *mut bindings::file,
+}
+
+impl TestVm {
+    /// Creates a VM in the calling process.
+    pub(crate) fn create() -> Result<Self> {
+        // SAFETY: the path is a valid C string; O_RDWR.
+        let dev = from_err_ptr(unsafe {
+            bindings::filp_open(c"/dev/kvm".as_ptr(), bindings::O_RDWR as i32, 0)
+        })?;
+        // SAFETY: `dev` is an open `/dev/kvm`; its fops have `unlocked_ioctl`.
+        let fd = unsafe {
+            let ioctl = (*(*dev).f_op).unlocked_ioctl;
+            let fd = ioctl.map_or(-(bindings::ENOTTY as isize), |f| {
+                f(dev, KVM_CREATE_VM, 0) as isize
+            });
+            bindings::filp_close(dev, core::ptr::null_mut());
+            fd
+        };
+        let fd = u32::try_from(fd).map_err(|_| Error::from_errno(fd as i32))?;
+        // SAFETY: `fd` was just installed in this process.
+        let file = unsafe { bindings::fget(fd) };
+        // SAFETY: drop the descriptor; `file` keeps the VM open.
+        unsafe { bindings::close_fd(fd) };
+        if file.is_null() {
+            return Err(EBADF);
+        }
+        // INVARIANT: `file` is a new reference on the VM file.
+        Ok(Self { file })
+    }
+
+    fn raw(&self) -> *mut bindings::kvm {
+        // SAFETY: by the type invariant, `private_data` is the VM.
+        unsafe { (*self.file).private_data.cast() }
+    }
+
+    /// A new reference on the VM.
+    pub(crate) fn kvm(&self) -> ARef<Kvm> {
+        // SAFETY: the file reference keeps the VM memory valid.
+        unsafe { Kvm::try_get(self.raw()) }.expect("an open VM file holds a users reference")
+    }
+
+    /// Closes the VM file now, as a VMM exiting does: the file's release
+    /// (which drops the file's VM reference) runs before this returns.
+    pub(crate) fn close(self) {
+        let file = self.file;
+        core::mem::forget(self);
+        // SAFETY: we own this file reference, and hold no lock.
+        unsafe { bindings::__fput_sync(file) };
+    }
+}
+
+impl Drop for TestVm {
+    fn drop(&mut self) {
+        // SAFETY: we own the file reference.
+        unsafe { bindings::fput(self.file) };
+    }
+}

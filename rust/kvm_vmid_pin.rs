@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Pinned KVM VMIDs for arm64.
+//!
+//! With SMMUv3 broadcast TLB maintenance, a vSMMU that mirrors a VM's
+//! stage 2 must tag its TLB entries with that VM's KVM VMID, which then must
+//! not change across VMID rollovers nor be given to another VM. This module
+//! implements `kvm_arm_pinned_vmid_get()`/`put()` on top of the hooks that
+//! `patches/0001-*` adds to `arch/arm64/kvm/vmid.c`, as the arm64 ASID
+//! allocator does for SVA (`arm64_mm_context_get()`).
+//!
+//! - [`pin_table`]: the bookkeeping and budget, in `core`-only Rust shared
+//!   with the host tests;
+//! - [`allocator`]: the safe wrapper over the C hooks (the only FFI);
+//! - [`pins`] and [`ops`]: the ops KVM calls, under KVM's `cpu_vmid_lock`;
+//! - `state` in debugfs: `/sys/kernel/debug/kvm_vmid_pin/state`.
+
+use kernel::{
+    debugfs,
+    prelude::*, //
+};
+
+mod allocator;
+mod ops;
+mod pin_table;
+mod pins;
+mod tests;
+
+module! {
+    type: KvmVmidPin,
+    name: "kvm_vmid_pin",
+    authors: ["kvm-smmu-vmid developers"],
+    description: "Pinned KVM VMIDs for SMMUv3 stage 2 with broadcast TLB maintenance",
+    license: "GPL",
+}
+
+/// The module: the registered ops and the debugfs view.
+struct KvmVmidPin {
+    _state: Pin<KBox<debugfs::File<StateView>>>,
+    _dir: debugfs::Dir,
+}
+
+/// The contents of the debugfs `state` file, read under the allocator lock.
+struct StateView;
+
+impl core::fmt::Debug for StateView {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let host = allocator::Host::query();
+        let mut guard = allocator::LockGuard::lock();
+        let Some(t) = pins::table(&mut guard) else {
+            return writeln!(f, "not initialised");
+        };
+        let s = t.stats();
+        writeln!(f, "kvm_mode: {}", host.mode())?;
+        writeln!(f, "vmid_bits: {}", t.bits())?;
+        writeln!(f, "budget: {}", t.budget())?;
+        writeln!(f, "pinned: {}", t.nr_pinned())?;
+        writeln!(f, "pins: {}", s.pins)?;
+        writeln!(f, "unpins: {}", s.unpins)?;
+        writeln!(f, "rollovers: {}", s.rollovers)?;
+        writeln!(f, "kept_on_refresh: {}", s.kept)?;
+        writeln!(f, "refused_disabled: {}", s.refused_disabled)?;
+        writeln!(f, "refused_nospace: {}", s.refused_nospace)?;
+        writeln!(f, "refused_conflict: {}", s.refused_conflict)?;
+        writeln!(f, "bad_puts: {}", s.bad_puts)?;
+        write!(f, "vmid refs:")?;
+        for (idx, slot) in t.iter_pinned() {
+            write!(f, " {}:{}", idx, slot.refs)?;
+        }
+        Ok(())
+    }
+}
+
+impl kernel::Module for KvmVmidPin {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let host = allocator::Host::query();
+        if !host.initialised {
+            pr_err!("KVM is not initialised (kernel not booted at EL2?): nothing to pin\n");
+            return Err(ENODEV);
+        }
+        if host.protected {
+            pr_err!("KVM runs in protected mode: the hypervisor owns VMIDs, pinning refused\n");
+            return Err(ENODEV);
+        }
+        let n = 1usize << host.vmid_bits;
+        let slots = KVVec::from_elem(pin_table::Slot::default(), n, GFP_KERNEL)?;
+        let words = KVVec::from_elem(0, pin_table::bitmap_words(n), GFP_KERNEL)?;
+        let table = pin_table::PinTable::new(host.vmid_bits, host.nr_possible_cpus, slots, words)
+            .ok_or(EINVAL)
+            .inspect_err(|_| pr_err!("unexpected VMID width {}\n", host.vmid_bits))?;
+        let budget = table.budget();
+        if budget <= 0 {
+            pr_warn!(
+                "pinning disabled: {}-bit VMIDs leave no budget for {} CPUs\n",
+                host.vmid_bits,
+                host.nr_possible_cpus
+            );
+        }
+        let dir = debugfs::Dir::new(c"kvm_vmid_pin");
+        let state = KBox::pin_init(dir.read_only_file(c"state", StateView), GFP_KERNEL)?;
+        pins::install(&mut allocator::LockGuard::lock(), table);
+        if let Err(e) = allocator::register(&ops::OPS) {
+            pr_err!("another VMID pin module is registered\n");
+            // The guard is dropped at the end of the statement: the table
+            // is freed after the lock is released.
+            let _table = pins::remove(&mut allocator::LockGuard::lock());
+            return Err(e);
+        }
+        pr_info!(
+            "KVM {} mode, {}-bit VMIDs, {} CPUs: pin budget {}\n",
+            host.mode(),
+            host.vmid_bits,
+            host.nr_possible_cpus,
+            budget.max(0)
+        );
+        Ok(Self {
+            _state: state,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for KvmVmidPin {
+    fn drop(&mut self) {
+        // Every pin holds a module reference, so none is left here.
+        allocator::unregister();
+        // The guard is dropped at the end of the statement: the table is
+        // freed below, after the lock is released.
+        let table = pins::remove(&mut allocator::LockGuard::lock());
+        if let Some(t) = &table {
+            pr_info!(
+                "unloaded: {} pins, {} unpins, {} rollovers seen\n",
+                t.stats().pins,
+                t.stats().unpins,
+                t.stats().rollovers
+            );
+        }
+        drop(table);
+    }
+}

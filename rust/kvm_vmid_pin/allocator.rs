@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe wrappers over KVM's arm64 VMID allocator and its pinning hooks.
+//!
+//! C header: [`arch/arm64/include/asm/kvm_host.h`](srctree/arch/arm64/include/asm/kvm_host.h)
+//!
+//! This is the only file of the module that calls `bindings::`. The hooks
+//! come from `patches/0001-KVM-arm64-Add-hooks-to-pin-VMIDs-from-a-module.patch`
+//! and are exported to this module only.
+
+use core::marker::PhantomData;
+use kernel::{
+    bindings,
+    prelude::*,
+    types::Opaque, //
+};
+
+/// How KVM runs on this host, as the allocator sees it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Host {
+    /// KVM finished initialising (the kernel was booted at EL2).
+    pub(crate) initialised: bool,
+    /// Protected KVM: the hypervisor, not the host, assigns VMIDs.
+    pub(crate) protected: bool,
+    /// The host kernel runs at EL2 (VHE).
+    pub(crate) vhe: bool,
+    /// `kvm_arm_vmid_bits`: 8 or 16.
+    pub(crate) vmid_bits: u32,
+    /// `num_possible_cpus()`.
+    pub(crate) nr_possible_cpus: u32,
+}
+
+impl Host {
+    /// Reads the host's KVM state.
+    pub(crate) fn query() -> Self {
+        let mut h = bindings::kvm_vmid_pin_host::default();
+        // SAFETY: `h` is a valid, writable `struct kvm_vmid_pin_host`.
+        unsafe { bindings::kvm_arm_vmid_pin_host(&mut h) };
+        Self {
+            initialised: h.initialised,
+            protected: h.protected,
+            vhe: h.vhe,
+            vmid_bits: h.vmid_bits,
+            nr_possible_cpus: h.nr_possible_cpus,
+        }
+    }
+
+    /// The KVM mode as KVM names it at boot.
+    pub(crate) fn mode(&self) -> &'static str {
+        match (self.initialised, self.protected, self.vhe) {
+            (false, _, _) => "not initialised",
+            (true, true, _) => "protected nVHE",
+            (true, false, true) => "VHE",
+            (true, false, false) => "nVHE",
+        }
+    }
+}
+
+/// A `struct kvm_vmid`: the VMID of one stage-2 MMU.
+///
+/// # Invariants
+///
+/// The wrapped `struct kvm_vmid` is valid for the lifetime of the reference.
+#[repr(transparent)]
+pub(crate) struct KvmVmid(Opaque<bindings::kvm_vmid>);
+
+impl KvmVmid {
+    /// A VMID that was never allocated (`id == 0`), for tests and demos.
+    pub(crate) const fn new_unallocated() -> Self {
+        Self(Opaque::zeroed())
+    }
+
+    /// Creates a reference from a raw pointer.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a valid `struct kvm_vmid` that lives for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::kvm_vmid) -> &'a Self {
+        // SAFETY: `KvmVmid` is a transparent wrapper of `kvm_vmid`; the
+        // caller guarantees validity for `'a`.
+        unsafe { &*ptr.cast() }
+    }
+
+    fn as_raw(&self) -> *mut bindings::kvm_vmid {
+        self.0.get()
+    }
+
+    /// The owner key used by the pin table: this VMID's address.
+    pub(crate) fn owner(&self) -> usize {
+        self.as_raw() as usize
+    }
+
+    /// The current value: `generation | index`, or 0 if never allocated.
+    pub(crate) fn id(&self) -> u64 {
+        // SAFETY: by the type invariant the `kvm_vmid` is valid, and `id` is
+        // an `atomic64_t`, which may be read concurrently.
+        unsafe { bindings::atomic64_read(&raw const (*self.as_raw()).id) as u64 }
+    }
+
+    /// Forgets the VMID, as for a new VM; only for VMIDs this module owns.
+    pub(crate) fn reset(&self) {
+        // SAFETY: by the type invariant the `kvm_vmid` is valid.
+        unsafe { bindings::atomic64_set(&raw mut (*self.as_raw()).id, 0) };
+    }
+
+    /// Runs KVM's vcpu-load VMID update (`kvm_arm_vmid_update()`).
+    ///
+    /// # Safety
+    ///
+    /// Preemption must be disabled, as it is in `kvm_arch_vcpu_load()`.
+    pub(crate) unsafe fn update(&self) {
+        // SAFETY: the `kvm_vmid` is valid by the type invariant, and the
+        // caller disabled preemption.
+        unsafe { bindings::kvm_arm_vmid_update(self.as_raw()) };
+    }
+}
+
+/// Proof that KVM's `cpu_vmid_lock` is held, with interrupts off.
+///
+/// Not `Send`: the lock belongs to the CPU that took it.
+pub(crate) struct Locked {
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl Locked {
+    /// Asserts that `cpu_vmid_lock` is held.
+    ///
+    /// # Safety
+    ///
+    /// The caller must hold `cpu_vmid_lock` while the token lives: it is one
+    /// of the `kvm_vmid_pin_ops`, which `vmid.c` calls with the lock held.
+    pub(crate) unsafe fn assume_held() -> Self {
+        Self {
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Moves `vmid` to the current generation, allocating an index if it
+    /// has none or lost it (`kvm_arm_vmid_refresh_locked()`).
+    ///
+    /// This may start a new generation, which calls back into this module's
+    /// rollover op; `&mut self` ensures no borrow of lock-protected data
+    /// lives across the call.
+    pub(crate) fn refresh(&mut self, vmid: &KvmVmid) -> u64 {
+        // SAFETY: `self` proves the lock is held; `vmid` is valid.
+        unsafe { bindings::kvm_arm_vmid_refresh_locked(vmid.as_raw()) }
+    }
+}
+
+/// Holds `cpu_vmid_lock`; releases it on drop.
+#[must_use = "the lock is released when the guard is dropped"]
+pub(crate) struct LockGuard {
+    flags: usize,
+    token: Locked,
+}
+
+impl LockGuard {
+    /// Takes `cpu_vmid_lock` with interrupts off.
+    pub(crate) fn lock() -> Self {
+        // SAFETY: no precondition; paired with the unlock in `drop`.
+        let flags = unsafe { bindings::kvm_arm_vmid_lock() };
+        Self {
+            flags: flags as usize,
+            // SAFETY: the lock was just taken and is held until `drop`.
+            token: unsafe { Locked::assume_held() },
+        }
+    }
+}
+
+impl core::ops::Deref for LockGuard {
+    type Target = Locked;
+
+    fn deref(&self) -> &Locked {
+        &self.token
+    }
+}
+
+impl core::ops::DerefMut for LockGuard {
+    fn deref_mut(&mut self) -> &mut Locked {
+        &mut self.token
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        // SAFETY: the lock was taken in `lock()` with these flags.
+        unsafe { bindings::kvm_arm_vmid_unlock(self.flags as _) };
+    }
+}
+
+/// Registers the pin ops with KVM.
+///
+/// Fails with `EBUSY` if another pin module is registered.
+pub(crate) fn register(ops: &'static bindings::kvm_vmid_pin_ops) -> Result {
+    // SAFETY: `ops` is a static table of valid functions.
+    to_result(unsafe { bindings::kvm_arm_vmid_pin_register(ops) })
+}
+
+/// Unregisters the pin ops; returns once no CPU runs them any more.
+pub(crate) fn unregister() {
+    // SAFETY: no precondition.
+    unsafe { bindings::kvm_arm_vmid_pin_unregister() };
+}
+
+/// Takes a reference on this module, as every pin does.
+///
+/// Returns `false` if the module is going away.
+pub(crate) fn module_get() -> bool {
+    // SAFETY: `THIS_MODULE` is this module.
+    unsafe { bindings::try_module_get(crate::THIS_MODULE.as_ptr()) }
+}
+
+/// Drops a reference taken by [`module_get`].
+pub(crate) fn module_put() {
+    // SAFETY: a reference was taken by `module_get`.
+    unsafe { bindings::module_put(crate::THIS_MODULE.as_ptr()) };
+}
+
+/// A view of the allocator's `vmid_map` during a rollover.
+///
+/// # Safety
+///
+/// `map` must be `vmid_map`, passed to the rollover op, `bits` the VMID
+/// width it was sized for, and `cpu_vmid_lock` must be held for `'a`.
+pub(crate) unsafe fn vmid_map<'a>(map: *mut usize, bits: u32) -> &'a mut [usize] {
+    let words = crate::pin_table::bitmap_words(1 << bits);
+    // SAFETY: `vmid_map` has `BITS_TO_LONGS(1 << bits)` words and the lock,
+    // held for `'a`, serialises every access to it.
+    unsafe { core::slice::from_raw_parts_mut(map, words) }
+}
