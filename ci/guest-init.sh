@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/busybox sh
 # SPDX-License-Identifier: GPL-2.0
 # /init of the test initramfs (busybox). The host reads the console:
 # every line this script prints starts with "KSV:".

@@ -14,7 +14,7 @@ timeout --foreground -k 5 "$tmo" qemu-system-aarch64 \
 	-kernel "$KBUILD/arch/arm64/boot/Image" \
 	-initrd "$CACHE/initramfs.cpio.gz" \
 	-append "console=ttyAMA0 panic=-1 ksv.mode=$mode $*" \
-	-nographic -no-reboot -monitor none -serial stdio ${KSV_QEMU_EXTRA:-} \
+	-nographic -no-reboot -nic none -monitor none -serial stdio ${KSV_QEMU_EXTRA:-} \
 	< /dev/null > "$log" 2>&1
 rc=$?
 if [ $rc = 124 ] || [ $rc = 137 ]; then

@@ -11,6 +11,7 @@ use kernel::prelude::*;
 
 #[path = "common/kvm.rs"]
 mod kvm;
+#[path = "iommufd_kvm/tests.rs"]
 mod tests;
 
 module! {
@@ -28,6 +29,15 @@ struct IommufdKvm;
 impl kernel::Module for IommufdKvm {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         pr_info!("no iommufd hook in this kernel yet: nothing to do\n");
+        #[cfg(CONFIG_KUNIT)]
+        tests::test_vm::fill_pool().inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
         Ok(Self)
+    }
+}
+
+impl Drop for IommufdKvm {
+    fn drop(&mut self) {
+        #[cfg(CONFIG_KUNIT)]
+        tests::test_vm::drain_pool();
     }
 }

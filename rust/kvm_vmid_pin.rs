@@ -20,10 +20,15 @@ use kernel::{
     prelude::*, //
 };
 
+#[path = "kvm_vmid_pin/allocator.rs"]
 mod allocator;
+#[path = "kvm_vmid_pin/ops.rs"]
 mod ops;
-mod pin_table;
+#[path = "kvm_vmid_pin/pin_table.rs"]
+pub mod pin_table;
+#[path = "kvm_vmid_pin/pins.rs"]
 mod pins;
+#[path = "kvm_vmid_pin/tests.rs"]
 mod tests;
 
 module! {

@@ -10,7 +10,9 @@
 
 use kernel::prelude::*;
 
-mod regs;
+#[path = "smmu_v3_btm/regs.rs"]
+pub mod regs;
+#[path = "smmu_v3_btm/tests.rs"]
 mod tests;
 
 module! {

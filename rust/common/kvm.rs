@@ -72,6 +72,6 @@ impl Kvm {
     /// The current `users_count`.
     pub(crate) fn users(&self) -> u32 {
         // SAFETY: the VM is alive by the type invariant.
-        unsafe { bindings::refcount_read(&raw const (*self.as_raw()).users_count) as u32 }
+        unsafe { bindings::atomic_read(&raw const (*self.as_raw()).users_count.refs) as u32 }
     }
 }

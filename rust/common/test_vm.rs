@@ -1,9 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Real VMs for KUnit tests, created like userspace does: `KVM_CREATE_VM`
-//! on `/dev/kvm`. Only for tests running in a process context (insmod).
+//! on `/dev/kvm`.
+//!
+//! KUnit runs each test in a kernel thread, which has no file table for the
+//! VM's descriptor, so the module's init (which runs in `insmod`'s context)
+//! fills a small pool with [`fill_pool`], and tests [`TestVm::take`] from it.
 
-use super::kvm::Kvm;
+use crate::kvm::Kvm;
+use core::{
+    ptr::null_mut,
+    sync::atomic::{
+        AtomicPtr,
+        Ordering, //
+    },
+};
 use kernel::{
     bindings,
     error::from_err_ptr,
@@ -23,13 +34,59 @@ pub(crate) struct TestVm {
     file: *mut bindings::file,
 }
 
+/// Number of VMs the pool holds.
+const POOL_SIZE: usize = 4;
+
+/// VM files created at module init, taken by tests.
+static POOL: [AtomicPtr<bindings::file>; POOL_SIZE] =
+    [const { AtomicPtr::new(null_mut()) }; POOL_SIZE];
+
+/// Creates the pool's VMs; call from module init (process context).
+pub(crate) fn fill_pool() -> Result {
+    for slot in POOL.iter() {
+        let vm = TestVm::create()?;
+        let old = slot.swap(vm.file, Ordering::AcqRel);
+        core::mem::forget(vm);
+        if !old.is_null() {
+            // SAFETY: the pool owned this file reference.
+            unsafe { bindings::fput(old) };
+        }
+    }
+    Ok(())
+}
+
+/// Releases the VMs no test took; call from module exit.
+pub(crate) fn drain_pool() {
+    for slot in POOL.iter() {
+        let file = slot.swap(null_mut(), Ordering::AcqRel);
+        if !file.is_null() {
+            // SAFETY: the pool owned this file reference.
+            unsafe { bindings::fput(file) };
+        }
+    }
+}
+
 impl TestVm {
-    /// Creates a VM in the calling process.
+    /// Takes a VM from the pool.
+    pub(crate) fn take() -> Result<Self> {
+        for slot in POOL.iter() {
+            let file = slot.swap(null_mut(), Ordering::AcqRel);
+            if !file.is_null() {
+                // INVARIANT: the pool held a VM file reference, now ours.
+                return Ok(Self { file });
+            }
+        }
+        pr_err!("no test VM left in the pool\n");
+        Err(ENOENT)
+    }
+
+    /// Creates a VM in the calling process, which must have a file table.
     pub(crate) fn create() -> Result<Self> {
         // SAFETY: the path is a valid C string; O_RDWR.
         let dev = from_err_ptr(unsafe {
-            bindings::filp_open(c"/dev/kvm".as_ptr(), bindings::O_RDWR as i32, 0)
-        })?;
+            bindings::filp_open(c"/dev/kvm".as_char_ptr(), bindings::O_RDWR as i32, 0)
+        })
+        .inspect_err(|e| pr_err!("open /dev/kvm: {:?}\n", e))?;
         // SAFETY: `dev` is an open `/dev/kvm`; its fops have `unlocked_ioctl`.
         let fd = unsafe {
             let ioctl = (*(*dev).f_op).unlocked_ioctl;
@@ -39,7 +96,10 @@ impl TestVm {
             bindings::filp_close(dev, core::ptr::null_mut());
             fd
         };
-        let fd = u32::try_from(fd).map_err(|_| Error::from_errno(fd as i32))?;
+        let fd = u32::try_from(fd).map_err(|_| {
+            pr_err!("KVM_CREATE_VM: {}\n", fd);
+            Error::from_errno(fd as i32)
+        })?;
         // SAFETY: `fd` was just installed in this process.
         let file = unsafe { bindings::fget(fd) };
         // SAFETY: drop the descriptor; `file` keeps the VM open.

@@ -3,7 +3,7 @@
 //! KUnit tests of the VM handle, on real VMs.
 
 #[path = "../common/test_vm.rs"]
-mod test_vm;
+pub(crate) mod test_vm;
 
 #[kernel::macros::kunit_tests(iommufd_kvm)]
 mod suite {
@@ -12,7 +12,7 @@ mod suite {
 
     #[test]
     fn handle_refcount_is_balanced() -> Result {
-        let vm = TestVm::create()?;
+        let vm = TestVm::take()?;
         let kvm = vm.kvm();
         let users = kvm.users();
         {
@@ -25,7 +25,7 @@ mod suite {
 
     #[test]
     fn vm_outlives_its_file_while_held() -> Result {
-        let vm = TestVm::create()?;
+        let vm = TestVm::take()?;
         let kvm = vm.kvm();
         let users = kvm.users();
         vm.close();

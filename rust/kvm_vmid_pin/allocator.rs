@@ -11,6 +11,7 @@
 use core::marker::PhantomData;
 use kernel::{
     bindings,
+    error::to_result,
     prelude::*,
     types::Opaque, //
 };
@@ -150,7 +151,7 @@ impl Locked {
 /// Holds `cpu_vmid_lock`; releases it on drop.
 #[must_use = "the lock is released when the guard is dropped"]
 pub(crate) struct LockGuard {
-    flags: usize,
+    flags: c_ulong,
     token: Locked,
 }
 
@@ -160,7 +161,7 @@ impl LockGuard {
         // SAFETY: no precondition; paired with the unlock in `drop`.
         let flags = unsafe { bindings::kvm_arm_vmid_lock() };
         Self {
-            flags: flags as usize,
+            flags,
             // SAFETY: the lock was just taken and is held until `drop`.
             token: unsafe { Locked::assume_held() },
         }
@@ -184,7 +185,7 @@ impl core::ops::DerefMut for LockGuard {
 impl Drop for LockGuard {
     fn drop(&mut self) {
         // SAFETY: the lock was taken in `lock()` with these flags.
-        unsafe { bindings::kvm_arm_vmid_unlock(self.flags as _) };
+        unsafe { bindings::kvm_arm_vmid_unlock(self.flags) };
     }
 }
 
@@ -207,13 +208,19 @@ pub(crate) fn unregister() {
 /// Returns `false` if the module is going away.
 pub(crate) fn module_get() -> bool {
     // SAFETY: `THIS_MODULE` is this module.
-    unsafe { bindings::try_module_get(crate::THIS_MODULE.as_ptr()) }
+    unsafe {
+        bindings::try_module_get(
+            <crate::KvmVmidPin as kernel::ModuleMetadata>::THIS_MODULE.as_ptr(),
+        )
+    }
 }
 
 /// Drops a reference taken by [`module_get`].
 pub(crate) fn module_put() {
     // SAFETY: a reference was taken by `module_get`.
-    unsafe { bindings::module_put(crate::THIS_MODULE.as_ptr()) };
+    unsafe {
+        bindings::module_put(<crate::KvmVmidPin as kernel::ModuleMetadata>::THIS_MODULE.as_ptr())
+    };
 }
 
 /// A view of the allocator's `vmid_map` during a rollover.

@@ -12,6 +12,8 @@
 //! the allocator's `vmid_map` at every rollover, so no other VM is given
 //! them, and the allocator keeps a pinned VM's index when it refreshes it.
 
+use core::ops::DerefMut;
+
 /// Why a pin request was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PinError {
@@ -95,8 +97,8 @@ pub struct PinTable<S, W> {
 
 impl<S, W> PinTable<S, W>
 where
-    S: AsRef<[Slot]> + AsMut<[Slot]>,
-    W: AsRef<[usize]> + AsMut<[usize]>,
+    S: DerefMut<Target = [Slot]>,
+    W: DerefMut<Target = [usize]>,
 {
     /// Creates an empty table for `bits`-bit VMIDs on `nr_cpus` possible CPUs.
     ///
@@ -107,11 +109,11 @@ where
             return None;
         }
         let n = 1usize << bits;
-        if slots.as_ref().len() != n || pinned.as_ref().len() != bitmap_words(n) {
+        if slots.len() != n || pinned.len() != bitmap_words(n) {
             return None;
         }
-        slots.as_mut().fill(Slot::default());
-        pinned.as_mut().fill(0);
+        slots.fill(Slot::default());
+        pinned.fill(0);
         // INVARIANT: no slot has references and no bit is set.
         Some(Self {
             bits,
@@ -150,18 +152,17 @@ where
 
     /// Whether index `idx` is pinned.
     pub fn is_index_pinned(&self, idx: usize) -> bool {
-        self.pinned.as_ref()[idx / WORD_BITS] & (1 << (idx % WORD_BITS)) != 0
+        self.pinned[idx / WORD_BITS] & (1 << (idx % WORD_BITS)) != 0
     }
 
     /// The owner and reference count of a pinned index.
     pub fn slot(&self, idx: usize) -> Option<Slot> {
-        self.is_index_pinned(idx).then(|| self.slots.as_ref()[idx])
+        self.is_index_pinned(idx).then(|| self.slots[idx])
     }
 
     /// Iterates over `(index, slot)` for every pinned index, in order.
     pub fn iter_pinned(&self) -> impl Iterator<Item = (usize, Slot)> + '_ {
-        self.slots
-            .as_ref()
+        self.slots[..]
             .iter()
             .enumerate()
             .filter(|(_, s)| s.refs > 0)
@@ -171,7 +172,7 @@ where
     /// Whether `owner`, whose VMID is currently `vmid`, holds a pin.
     pub fn owns(&self, owner: usize, vmid: u64) -> bool {
         let idx = self.index(vmid);
-        idx != 0 && self.is_index_pinned(idx) && self.slots.as_ref()[idx].owner == owner
+        idx != 0 && self.is_index_pinned(idx) && self.slots[idx].owner == owner
     }
 
     /// Takes one more reference if `owner` (VMID `vmid`) already holds a pin.
@@ -182,7 +183,7 @@ where
             return None;
         }
         let idx = self.index(vmid);
-        self.slots.as_mut()[idx].refs += 1;
+        self.slots[idx].refs += 1;
         self.stats.pins += 1;
         Some(idx)
     }
@@ -212,8 +213,8 @@ where
             self.stats.refused_conflict += 1;
             return Err(PinError::Conflict);
         }
-        self.slots.as_mut()[idx] = Slot { owner, refs: 1 };
-        self.pinned.as_mut()[idx / WORD_BITS] |= 1 << (idx % WORD_BITS);
+        self.slots[idx] = Slot { owner, refs: 1 };
+        self.pinned[idx / WORD_BITS] |= 1 << (idx % WORD_BITS);
         // INVARIANT: the slot and its bit were set together; `may_pin_new`
         // checked that one more pin stays within the budget.
         self.nr_pinned += 1;
@@ -233,13 +234,13 @@ where
         }
         let idx = self.index(vmid);
         self.stats.unpins += 1;
-        let slot = &mut self.slots.as_mut()[idx];
+        let slot = &mut self.slots[idx];
         slot.refs -= 1;
         if slot.refs > 0 {
             return Ok(false);
         }
         slot.owner = 0;
-        self.pinned.as_mut()[idx / WORD_BITS] &= !(1 << (idx % WORD_BITS));
+        self.pinned[idx / WORD_BITS] &= !(1 << (idx % WORD_BITS));
         // INVARIANT: the last reference and the bit went together.
         self.nr_pinned -= 1;
         Ok(true)
@@ -251,7 +252,7 @@ where
     /// This is one OR per bitmap word, so its cost does not depend on the
     /// number of pins.
     pub fn rollover(&mut self, vmid_map: &mut [usize]) {
-        for (m, p) in vmid_map.iter_mut().zip(self.pinned.as_ref()) {
+        for (m, p) in vmid_map.iter_mut().zip(self.pinned.iter()) {
             *m |= *p;
         }
         self.stats.rollovers += 1;

@@ -25,7 +25,10 @@ use crate::pin_table::{
     Slot, //
 };
 use core::cell::UnsafeCell;
-use kernel::prelude::*;
+use kernel::{
+    pr_warn_once,
+    prelude::*, //
+};
 
 /// The pin table with storage from the kernel's allocators.
 pub(crate) type Table = PinTable<KVVec<Slot>, KVVec<usize>>;
