@@ -5,9 +5,10 @@
 #   make         build the kernel Image and our modules (incremental)
 #   make test    host tests + KUnit in QEMU (VHE, nVHE, protected) + style
 #   make run     boot the patched kernel, load the modules, show them working
+#   make test-debug  make test on a second kernel build with KASAN
 #   make clean   remove our module build output (the kernel build is kept)
 
-.PHONY: all setup build test run clean distclean help
+.PHONY: all setup build test test-debug run clean distclean help
 
 all: build
 
@@ -20,15 +21,18 @@ build:
 test:
 	@bash ci/test.sh
 
+test-debug:
+	@KSV_FLAVOR=debug bash ci/test.sh
+
 run:
 	@bash ci/run.sh
 
 clean:
-	@bash -c '. ci/env.sh; rm -rf "$$MODOUT" "$$CACHE/modules-clippy" "$$CACHE/initramfs.cpio.gz"'
+	@bash -c '. ci/env.sh; rm -rf "$$CACHE"/modules* "$$CACHE"/initramfs*.cpio.gz'
 	@cd host && cargo clean -q
 
 distclean: clean
-	@bash -c '. ci/env.sh; rm -rf "$$KBUILD"'
+	@bash -c '. ci/env.sh; rm -rf "$$CACHE"/build*'
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# *//'
+	@sed -n '2,10p' Makefile | sed 's/^# *//'

@@ -4,14 +4,15 @@
 # then check that every option of the fragment really took effect.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
-frag=$TOP/kunit/test.config
-mkdir -p "$KBUILD"
+mkdir -p "$KBUILD" "$LOGDIR"
+frag=$LOGDIR/config.fragment
+cat $FRAGMENTS > "$frag"
 want=$(sha256sum "$frag" | cut -d' ' -f1)
 if [ "$(cat "$KBUILD/.fragment.stamp" 2>/dev/null)" = "$want" ] && [ -f "$KBUILD/.config" ]; then
 	log "kernel config up to date"
 	exit 0
 fi
-log "writing kernel config from kunit/test.config"
+log "writing kernel config from $(echo $FRAGMENTS | xargs -n1 basename | xargs)"
 sed -e '/^#/d' -e '/^$/d' "$frag" > "$KBUILD/.config"
 "${KMAKE[@]}" -s olddefconfig
 bad=0

@@ -5,10 +5,16 @@
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${KSV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvm-smmu-vmid}
 KSRC=$CACHE/linux            # patched source tree (a git repo: base + patches/)
-KBUILD=$CACHE/build          # kernel O= directory
-MODOUT=$CACHE/modules        # out-of-tree module objects (MO=)
-ROOTFS=$CACHE/rootfs         # initramfs staging
-LOGDIR=$CACHE/logs
+# KSV_FLAVOR=debug (make test-debug) adds kunit/debug.config (KASAN) and
+# builds into separate directories, so both kernels stay incremental.
+FLAVOR=${KSV_FLAVOR:-}
+SUFFIX=${FLAVOR:+-$FLAVOR}
+KBUILD=$CACHE/build$SUFFIX          # kernel O= directory
+MODOUT=$CACHE/modules$SUFFIX        # out-of-tree module objects (MO=)
+ROOTFS=$CACHE/rootfs$SUFFIX         # initramfs staging
+INITRD=$CACHE/initramfs$SUFFIX.cpio.gz
+FRAGMENTS="$TOP/kunit/test.config${FLAVOR:+ $TOP/kunit/$FLAVOR.config}"
+LOGDIR=$CACHE/logs$SUFFIX
 KVER_PKG=linux-source-7.3
 export PATH=$HOME/.cargo/bin:$PATH
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib

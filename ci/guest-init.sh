@@ -55,13 +55,15 @@ protected)
 	;;
 run)
 	say "$(dmesg | grep -m1 -o 'kvm \[1\]: .*mode initialized.*')"
-	say "$(dmesg | grep -m1 -o 'arm-smmu-v3 [^ ]*: ias .*')"
 	for m in $(cat $OURS/order); do
 		if insmod $OURS/$m.ko; then say "loaded $m"; else say "insmod $m FAILED"; fi
 		dmesg | grep "$m: " | grep -v -e '# ' -e 'ok [0-9]' -e 'KTAP' | sed 's/^\[[ 0-9.]*\] /KSV:   dmesg: /'
 		[ -r /sys/kernel/debug/$m/state ] && sed "s/^/KSV:   debugfs $m\/state: /" /sys/kernel/debug/$m/state
 	done
+	if modprobe arm_smmu_v3; then say "loaded arm_smmu_v3 (after smmu_v3_btm)"; else say "modprobe arm_smmu_v3 FAILED"; fi
+	dmesg | grep -e 'arm-smmu-v3 .*features' -e 'arm-smmu-v3 .*ias' | sed 's/^\[[ 0-9.]*\] /KSV:   dmesg: /'
 	[ -x /bin/ksv-demo ] && /bin/ksv-demo
+	rmmod arm_smmu_v3 2>/dev/null
 	for m in $(sed '1!G;h;$!d' $OURS/order); do
 		if rmmod $m; then say "unloaded $m"; else say "rmmod $m FAILED"; fi
 	done

@@ -3,7 +3,7 @@
 # Build the test initramfs: busybox, the kernel's own modules, ours.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
-out=$CACHE/initramfs.cpio.gz
+out=$INITRD
 rm -rf "$ROOTFS"
 mkdir -p "$ROOTFS"/{bin,sbin,proc,sys,dev,tmp,etc,lib/modules/ksv}
 cp "$CACHE/busybox.bin" "$ROOTFS/bin/busybox"

@@ -12,7 +12,7 @@ timeout --foreground -k 5 "$tmo" qemu-system-aarch64 \
 	-machine virt,virtualization=on,gic-version=3,iommu=smmuv3 \
 	-cpu "$cpu" -smp "$smp" -m 2048 \
 	-kernel "$KBUILD/arch/arm64/boot/Image" \
-	-initrd "$CACHE/initramfs.cpio.gz" \
+	-initrd "$INITRD" \
 	-append "console=ttyAMA0 panic=-1 ksv.mode=$mode $*" \
 	-nographic -no-reboot -nic none -monitor none -serial stdio ${KSV_QEMU_EXTRA:-} \
 	< /dev/null > "$log" 2>&1

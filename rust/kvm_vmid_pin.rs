@@ -22,6 +22,8 @@ use kernel::{
 
 #[path = "kvm_vmid_pin/allocator.rs"]
 mod allocator;
+#[path = "common/kvm.rs"]
+mod kvm;
 #[path = "kvm_vmid_pin/ops.rs"]
 mod ops;
 #[path = "kvm_vmid_pin/pin_table.rs"]
@@ -101,6 +103,8 @@ impl kernel::Module for KvmVmidPin {
                 host.nr_possible_cpus
             );
         }
+        #[cfg(CONFIG_KUNIT)]
+        tests::test_vm::fill_pool().inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
         let dir = debugfs::Dir::new(c"kvm_vmid_pin");
         let state = KBox::pin_init(dir.read_only_file(c"state", StateView), GFP_KERNEL)?;
         pins::install(&mut allocator::LockGuard::lock(), table);
@@ -129,6 +133,8 @@ impl Drop for KvmVmidPin {
     fn drop(&mut self) {
         // Every pin holds a module reference, so none is left here.
         allocator::unregister();
+        #[cfg(CONFIG_KUNIT)]
+        tests::test_vm::drain_pool();
         // The guard is dropped at the end of the statement: the table is
         // freed below, after the lock is released.
         let table = pins::remove(&mut allocator::LockGuard::lock());

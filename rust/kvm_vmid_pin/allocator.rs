@@ -8,6 +8,7 @@
 //! come from `patches/0001-KVM-arm64-Add-hooks-to-pin-VMIDs-from-a-module.patch`
 //! and are exported to this module only.
 
+use crate::kvm::Kvm;
 use core::marker::PhantomData;
 use kernel::{
     bindings,
@@ -187,6 +188,23 @@ impl Drop for LockGuard {
         // SAFETY: the lock was taken in `lock()` with these flags.
         unsafe { bindings::kvm_arm_vmid_unlock(self.flags) };
     }
+}
+
+/// `kvm_arm_pinned_vmid_get()`: the C API other drivers call.
+///
+/// Goes through KVM's dispatcher, which takes the VM reference the pin holds.
+pub(crate) fn pinned_vmid_get(kvm: Option<&Kvm>) -> Result<u16> {
+    let ptr = kvm.map_or(core::ptr::null_mut(), |k| k.as_raw());
+    // SAFETY: `ptr` is NULL or a live VM (a `&Kvm` holds a reference).
+    let ret = unsafe { bindings::kvm_arm_pinned_vmid_get(ptr) };
+    to_result(ret)?;
+    u16::try_from(ret).map_err(|_| EINVAL)
+}
+
+/// `kvm_arm_pinned_vmid_put()`: drops a pin taken by [`pinned_vmid_get`].
+pub(crate) fn pinned_vmid_put(kvm: &Kvm) {
+    // SAFETY: `kvm` is a live VM; the call may sleep, and we hold no lock.
+    unsafe { bindings::kvm_arm_pinned_vmid_put(kvm.as_raw()) };
 }
 
 /// Registers the pin ops with KVM.

@@ -6,9 +6,15 @@
 //! `struct kvm_vmid`s owned by the test, which the allocator treats like
 //! any VM's stage-2 VMID.
 
+#[path = "../common/test_vm.rs"]
+pub(crate) mod test_vm;
+
 #[kernel::macros::kunit_tests(kvm_vmid_pin)]
 mod suite {
+    use super::test_vm::TestVm;
     use crate::allocator::{
+        pinned_vmid_get,
+        pinned_vmid_put,
         KvmVmid,
         LockGuard, //
     };
@@ -118,6 +124,39 @@ mod suite {
         assert!(unpin(&v));
         assert_eq!(nr_pinned(), start);
         Ok(())
+    }
+
+    #[test]
+    fn c_api_on_a_real_vm() -> Result {
+        let vm = TestVm::take()?;
+        let kvm = vm.kvm();
+        let users = kvm.users();
+        let before = stats();
+        let v = pinned_vmid_get(Some(&kvm))?;
+        assert!(v >= 1);
+        // Each pin holds a reference on the VM.
+        assert_eq!(kvm.users(), users + 1);
+        assert_eq!(pinned_vmid_get(Some(&kvm))?, v);
+        assert_eq!(kvm.users(), users + 2);
+        // The VM file goes away (the VMM exits): the pins keep the VM.
+        vm.close();
+        assert_eq!(kvm.users(), users + 1);
+        pinned_vmid_put(&kvm);
+        pinned_vmid_put(&kvm);
+        assert_eq!(kvm.users(), users - 1);
+        // A put without a get changes nothing.
+        pinned_vmid_put(&kvm);
+        assert_eq!(kvm.users(), users - 1);
+        let after = stats();
+        assert_eq!(after.pins, before.pins + 2);
+        assert_eq!(after.unpins, before.unpins + 2);
+        assert_eq!(after.bad_puts, before.bad_puts + 1);
+        Ok(())
+    }
+
+    #[test]
+    fn c_api_null_vm_is_einval() {
+        assert_eq!(pinned_vmid_get(None), Err(EINVAL));
     }
 
     #[test]
