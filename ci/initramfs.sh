@@ -15,6 +15,15 @@ for m in $KSV_MODULES; do
 	cp "$MODOUT/rust/$m.ko" "$ROOTFS/lib/modules/ksv/"
 	echo "$m" >> "$ROOTFS/lib/modules/ksv/order"
 done
-[ -d "$CACHE/guest-bin" ] && cp -a "$CACHE"/guest-bin/. "$ROOTFS/bin/"
+# Guest programs, static arm64 binaries (gcc-aarch64-linux-gnu).
+mkdir -p "$CACHE/guest-bin"
+for src in "$TOP"/ci/guest/*.c; do
+	bin=$CACHE/guest-bin/$(basename "$src" .c)
+	if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
+		aarch64-linux-gnu-gcc -static -O2 -Wall -Werror -o "$bin" "$src"
+	fi
+	cp "$bin" "$ROOTFS/bin/"
+done
+cp "$MODOUT"/rust/kvm_vmid_pin_demo.ko "$ROOTFS/lib/modules/ksv/"
 (cd "$ROOTFS" && find . | cpio -o -H newc --quiet | gzip -1) > "$out.tmp"
 mv "$out.tmp" "$out"

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Demo for `make run`: pins the VMID of a VM that userspace created.
+//!
+//! `ksv-demo` (guest userspace) creates a VM through `/dev/kvm` and runs
+//! `insmod kvm_vmid_pin_demo.ko vm_fd=N`, so the module inherits the VM's
+//! descriptor. The module pins the VM's VMID through the public C API
+//! (`kvm_arm_pinned_vmid_get()`), as an SMMU driver would, and drops the
+//! pin when it is unloaded. It is a stand-in for the vSMMU and gives
+//! userspace no pinning interface of its own.
+
+use kernel::{
+    bindings,
+    prelude::*,
+    sync::aref::ARef, //
+};
+
+#[path = "common/kvm.rs"]
+mod kvm;
+
+use kvm::Kvm;
+
+module! {
+    type: PinDemo,
+    name: "kvm_vmid_pin_demo",
+    authors: ["kvm-smmu-vmid developers"],
+    description: "Demo: pin the VMID of a VM given by file descriptor (make run)",
+    license: "GPL",
+    params: {
+        vm_fd: i32 {
+            default: -1,
+            description: "Descriptor of a KVM VM in the insmod process",
+        },
+    },
+}
+
+/// Takes a reference on the VM behind file descriptor `fd` of the
+/// calling process; `EBADF` if it is not a KVM VM file.
+fn vm_from_fd(fd: u32) -> Result<ARef<Kvm>> {
+    // SAFETY: `fget` accepts any descriptor number.
+    let file = unsafe { bindings::fget(fd) };
+    if file.is_null() {
+        return Err(EBADF);
+    }
+    // SAFETY: `file` is a valid file reference; KVM names VM files
+    // "kvm-vm" (anon_inode_getfile() in kvm_dev_ioctl_create_vm()).
+    let is_vm = unsafe {
+        let name = (*(*file).__bindgen_anon_1.f_path.dentry)
+            .__bindgen_anon_1
+            .d_name
+            .name;
+        kernel::str::CStr::from_char_ptr(name.cast()) == c"kvm-vm"
+    };
+    let kvm = if is_vm {
+        // SAFETY: a VM file's `private_data` is its `struct kvm`, valid
+        // while we hold the file.
+        unsafe { Kvm::try_get((*file).private_data.cast()) }.ok_or(EINVAL)
+    } else {
+        Err(EBADF)
+    };
+    // SAFETY: we own the reference taken by `fget`.
+    unsafe { bindings::fput(file) };
+    kvm
+}
+
+/// The demo: one pinned VM.
+struct PinDemo {
+    kvm: ARef<Kvm>,
+    vmid: u16,
+}
+
+impl kernel::Module for PinDemo {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let fd = u32::try_from(module_parameters::vm_fd.value()).map_err(|_| {
+            pr_err!("vm_fd=N is required\n");
+            EINVAL
+        })?;
+        let kvm = vm_from_fd(fd).inspect_err(|e| pr_err!("fd {}: {:?}\n", fd, e))?;
+        // SAFETY: `kvm` is a live VM; we hold a reference.
+        let ret = unsafe { bindings::kvm_arm_pinned_vmid_get(kvm.as_raw()) };
+        if ret < 0 {
+            pr_err!("kvm_arm_pinned_vmid_get: {:?}\n", Error::from_errno(ret));
+            return Err(Error::from_errno(ret));
+        }
+        let vmid = u16::try_from(ret).map_err(|_| EINVAL)?;
+        pr_info!(
+            "pinned VMID {} of the VM at fd {} (users {})\n",
+            vmid,
+            fd,
+            kvm.users()
+        );
+        Ok(Self { kvm, vmid })
+    }
+}
+
+impl Drop for PinDemo {
+    fn drop(&mut self) {
+        // SAFETY: `self.kvm` is live and holds the pin taken in `init`.
+        unsafe { bindings::kvm_arm_pinned_vmid_put(self.kvm.as_raw()) };
+        pr_info!("released VMID {}\n", self.vmid);
+    }
+}
