@@ -6,9 +6,10 @@
 #   make test    host tests + KUnit in QEMU (VHE, nVHE, protected) + style
 #   make run     boot the patched kernel, load the modules, show them working
 #   make test-debug  make test on a second kernel build with KASAN
+#   make bench   VMID pinning costs under QEMU -icount (deterministic)
 #   make clean   remove our module build output (the kernel build is kept)
 
-.PHONY: all setup build test test-debug run clean distclean help
+.PHONY: all setup build test test-debug bench run clean distclean help
 
 all: build
 
@@ -24,6 +25,9 @@ test:
 test-debug:
 	@KSV_FLAVOR=debug bash ci/test.sh
 
+bench:
+	@bash ci/bench.sh
+
 run:
 	@bash ci/run.sh
 
@@ -35,4 +39,4 @@ distclean: clean
 	@bash -c '. ci/env.sh; rm -rf "$$CACHE"/build*'
 
 help:
-	@sed -n '2,10p' Makefile | sed 's/^# *//'
+	@sed -n '2,11p' Makefile | sed 's/^# *//'

@@ -53,6 +53,14 @@ protected)
 	fi
 	say "END protected"
 	;;
+bench)
+	if insmod $OURS/kvm_vmid_pin.ko bench=1; then
+		dmesg | grep 'kvm_vmid_pin: bench:' | sed 's/^.*bench: /KSV: bench: /'
+		rmmod kvm_vmid_pin
+	else
+		say "insmod kvm_vmid_pin bench=1 FAILED"
+	fi
+	;;
 run)
 	say "$(dmesg | grep -m1 -o 'kvm \[1\]: .*mode initialized.*')"
 	for m in $(cat $OURS/order); do

@@ -22,6 +22,8 @@ use kernel::{
 
 #[path = "kvm_vmid_pin/allocator.rs"]
 mod allocator;
+#[path = "kvm_vmid_pin/bench.rs"]
+mod bench;
 #[path = "common/kvm.rs"]
 mod kvm;
 #[path = "kvm_vmid_pin/ops.rs"]
@@ -39,6 +41,12 @@ module! {
     authors: ["kvm-smmu-vmid developers"],
     description: "Pinned KVM VMIDs for SMMUv3 stage 2 with broadcast TLB maintenance",
     license: "GPL",
+    params: {
+        bench: bool {
+            default: false,
+            description: "Run the benchmarks of make bench at load",
+        },
+    },
 }
 
 /// The module: the registered ops and the debugfs view.
@@ -107,6 +115,11 @@ impl kernel::Module for KvmVmidPin {
         tests::test_vm::fill_pool().inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
         let dir = debugfs::Dir::new(c"kvm_vmid_pin");
         let state = KBox::pin_init(dir.read_only_file(c"state", StateView), GFP_KERNEL)?;
+        let bench_unloaded = if module_parameters::bench.value() {
+            Some(bench::fast_path()?)
+        } else {
+            None
+        };
         pins::install(&mut allocator::LockGuard::lock(), table);
         if let Err(e) = allocator::register(&ops::OPS) {
             pr_err!("another VMID pin module is registered\n");
@@ -122,6 +135,27 @@ impl kernel::Module for KvmVmidPin {
             host.nr_possible_cpus,
             budget.max(0)
         );
+        if let Some(unloaded) = bench_unloaded {
+            let full = usize::try_from(budget).unwrap_or(0);
+            pr_info!(
+                "bench: fast path, ops not registered: {} ns/load\n",
+                unloaded
+            );
+            pr_info!(
+                "bench: fast path, ops registered: {} ns/load\n",
+                bench::fast_path()?
+            );
+            pr_info!("bench: pin + unpin: {} ns\n", bench::pin_unpin()?);
+            let r0 = bench::rollover(0)?;
+            let rf = bench::rollover(full)?;
+            pr_info!("bench: rollover, 0 pins: {} ns\n", r0);
+            pr_info!("bench: rollover, {} pins (full budget): {} ns\n", full, rf);
+            pr_info!(
+                "bench: rollover ratio full/empty: {}.{:03}\n",
+                rf / r0.max(1),
+                (rf % r0.max(1)) * 1000 / r0.max(1)
+            );
+        }
         Ok(Self {
             _state: state,
             _dir: dir,
