@@ -16,8 +16,8 @@ res $r "rustfmt --check (kernel .rustfmt.toml)"
 r=$?; [ $r = 0 ] || head -n 20 "$LOGDIR/cargofmt.log"
 res $r "cargo fmt --check (host tests)"
 
-mkdir -p "$CACHE/modules-clippy"
-"${KMAKE[@]}" M="$TOP" MO="$CACHE/modules-clippy" CLIPPY=1 KBUILD_EXTRA_WARN= modules > "$LOGDIR/clippy.log" 2>&1
+mkdir -p "$CACHE/modules-clippy$SUFFIX"
+"${KMAKE[@]}" M="$TOP" MO="$CACHE/modules-clippy$SUFFIX" CLIPPY=1 KBUILD_EXTRA_WARN= modules > "$LOGDIR/clippy.log" 2>&1
 r=$?
 if [ $r = 0 ] && grep -qE '^(warning|error)' "$LOGDIR/clippy.log"; then r=1; fi
 [ $r = 0 ] || grep -E -A8 '^(warning|error)' "$LOGDIR/clippy.log" | head -n 60
@@ -25,7 +25,9 @@ res $r "CLIPPY=1 module build without warnings"
 
 pats=$(ls "$TOP"/patches/*.patch 2>/dev/null)
 if [ -n "$pats" ]; then
-	"$KSRC/scripts/checkpatch.pl" --strict --terse $pats > "$LOGDIR/checkpatch.log" 2>&1
+	# From the kernel tree: run inside our git tree, checkpatch reviews the
+	# .patch files themselves as changed files.
+	(cd "$KSRC" && scripts/checkpatch.pl --strict --terse $pats) > "$LOGDIR/checkpatch.log" 2>&1
 	r=$?; [ $r = 0 ] || grep -E 'ERROR|WARNING|CHECK' "$LOGDIR/checkpatch.log" | head -n 20
 	res $r "checkpatch.pl --strict on patches/ ($(echo $pats | wc -w) patches)"
 fi

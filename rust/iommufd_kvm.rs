@@ -3,14 +3,28 @@
 //! iommufd and KVM: tie a VM to each `iommufd_device` and let the vIOMMU
 //! hold the VM for its whole life.
 //!
-//! [`kvm`] is the refcounted VM handle the vIOMMU will hold. iommufd has no
-//! hook for this module yet, so loading it changes nothing: it says so in
-//! dmesg.
+//! `patches/0002-iommufd-*` makes `iommufd_device_bind()` learn the VM
+//! (VFIO passes `vdev->kvm`) and calls this module's ops at bind, unbind,
+//! vIOMMU init and vIOMMU destroy. [`registry`] holds the rules; the vIOMMU
+//! holds an [`ARef`](kernel::sync::aref::ARef) on the VM, a reference on
+//! `kvm->users_count` rather than on the VM file: the file reference is the
+//! VMM's, and `kvm_get_kvm_safe()` refuses a VM that is already going away.
+//!
+//! debugfs: `/sys/kernel/debug/iommufd_kvm/associations`.
 
-use kernel::prelude::*;
+use kernel::{
+    debugfs,
+    prelude::*, //
+};
 
+#[path = "iommufd_kvm/glue.rs"]
+mod glue;
 #[path = "common/kvm.rs"]
 mod kvm;
+#[path = "iommufd_kvm/ops.rs"]
+mod ops;
+#[path = "iommufd_kvm/registry.rs"]
+mod registry;
 #[path = "iommufd_kvm/tests.rs"]
 mod tests;
 
@@ -23,20 +37,42 @@ module! {
     imports_ns: ["IOMMUFD"],
 }
 
-/// The module.
-struct IommufdKvm;
+/// The module: the registered ops and the debugfs view.
+struct IommufdKvm {
+    _view: Pin<KBox<debugfs::File<View>>>,
+    _dir: debugfs::Dir,
+}
+
+/// The contents of the debugfs `associations` file.
+struct View;
+
+impl core::fmt::Debug for View {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        registry::show(f)
+    }
+}
 
 impl kernel::Module for IommufdKvm {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        pr_info!("no iommufd hook in this kernel yet: nothing to do\n");
+        // SAFETY: the module initializer runs once.
+        unsafe { registry::REGISTRY.init() };
         #[cfg(CONFIG_KUNIT)]
         tests::test_vm::fill_pool().inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
-        Ok(Self)
+        let dir = debugfs::Dir::new(c"iommufd_kvm");
+        let view = KBox::pin_init(dir.read_only_file(c"associations", View), GFP_KERNEL)?;
+        glue::register(&ops::OPS).inspect_err(|_| pr_err!("iommufd already has KVM ops\n"))?;
+        pr_info!("iommufd: vIOMMUs now hold their device's KVM VM\n");
+        Ok(Self {
+            _view: view,
+            _dir: dir,
+        })
     }
 }
 
 impl Drop for IommufdKvm {
     fn drop(&mut self) {
+        // Every association holds a module reference: none is left here.
+        glue::unregister();
         #[cfg(CONFIG_KUNIT)]
         tests::test_vm::drain_pool();
     }
