@@ -35,8 +35,14 @@ pub(crate) unsafe fn dev_name(dev: *mut bindings::device) -> Result<CString> {
     if dev.is_null() {
         return CString::try_from_fmt(fmt!("?"));
     }
-    // SAFETY: `dev` is valid per the caller; `dev_name` returns a C string.
-    let name = unsafe { CStr::from_char_ptr(bindings::dev_name(dev)) };
+    // SAFETY: `dev` is valid per the caller.
+    let name = unsafe { bindings::dev_name(dev) };
+    if name.is_null() {
+        // A device without a name yet.
+        return CString::try_from_fmt(fmt!("?"));
+    }
+    // SAFETY: `dev_name` returned a valid C string.
+    let name = unsafe { CStr::from_char_ptr(name) };
     CString::try_from_fmt(fmt!("{}", name))
 }
 

@@ -21,15 +21,7 @@
 
 use crate::glue;
 use crate::kvm::Kvm;
-use kernel::{
-    bindings,
-    prelude::*,
-    str::CString,
-    sync::{
-        aref::ARef,
-        Mutex, //
-    },
-};
+use kernel::{bindings, prelude::*, str::CString, sync::aref::ARef};
 
 /// A device bound to iommufd.
 pub(crate) struct Binding {
@@ -65,7 +57,10 @@ pub(crate) fn bind(idev: usize, dev: *mut bindings::device, kvm: *mut bindings::
     let dev = unsafe { glue::dev_name(dev) }?;
     let mut r = REGISTRY.lock();
     if r.bindings.iter().any(|b| b.idev == idev) {
-        pr_warn!("device {} bound twice (ignored)\n", dev);
+        pr_warn!(
+            "device {} bound twice (ignored)\n",
+            dev.to_str().unwrap_or("?")
+        );
         return Ok(());
     }
     if !glue::module_get() {
@@ -88,7 +83,7 @@ pub(crate) fn bind(idev: usize, dev: *mut bindings::device, kvm: *mut bindings::
 pub(crate) fn unbind(idev: usize) {
     let mut r = REGISTRY.lock();
     if let Some(i) = r.bindings.iter().position(|b| b.idev == idev) {
-        r.bindings.swap_remove(i).ok();
+        r.bindings.remove(i).ok();
         glue::module_put();
     }
 }
@@ -132,7 +127,7 @@ pub(crate) fn viommu_destroy(viommu: usize) {
     let entry = {
         let mut r = REGISTRY.lock();
         let i = r.viommus.iter().position(|v| v.viommu == viommu);
-        i.and_then(|i| r.viommus.swap_remove(i).ok())
+        i.and_then(|i| r.viommus.remove(i).ok())
     };
     if let Some(entry) = entry {
         // The last reference may destroy the VM: outside the lock.
@@ -146,7 +141,8 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     let r = REGISTRY.lock();
     writeln!(f, "devices: {}", r.bindings.len())?;
     for b in r.bindings.iter() {
-        write!(f, "  device {} idev {:#x} vm ", b.dev, b.idev)?;
+        let dev = b.dev.to_str().unwrap_or("?");
+        write!(f, "  device {} idev {:#x} vm ", dev, b.idev)?;
         if b.kvm == 0 {
             writeln!(f, "none")?;
         } else {
@@ -160,7 +156,7 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
             f,
             "  viommu {:#x} device {} vm {:#x} vm_users {}",
             v.viommu,
-            dev.map_or(c"(unbound)", |b| &b.dev),
+            dev.map_or("(unbound)", |b| b.dev.to_str().unwrap_or("?")),
             v.kvm.as_raw() as usize,
             v.kvm.users()
         )?;
