@@ -43,6 +43,15 @@ test)
 		sed 's/^/KSV: kmemleak: /' /sys/kernel/debug/kmemleak
 	fi
 	;;
+iommufd)
+	# Upstream iommufd selftests with our hooks registered.
+	say "BEGIN iommufd-selftest"
+	echo 64 > /proc/sys/vm/nr_hugepages
+	if insmod $OURS/iommufd_kvm.ko; then say "insmod iommufd_kvm ok"; fi
+	/bin/iommufd 2>&1 | grep -E '^(not ok|# Totals|# FAILED|ok [0-9]+ .*# SKIP)' | sed 's/^/KSV: selftest: /'
+	if rmmod iommufd_kvm; then say "rmmod iommufd_kvm ok"; else say "rmmod iommufd_kvm FAILED"; fi
+	say "END iommufd-selftest"
+	;;
 protected)
 	# kvm-arm.mode=protected: the pin module must refuse to load.
 	say "BEGIN protected"

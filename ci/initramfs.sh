@@ -25,5 +25,14 @@ for src in "$TOP"/ci/guest/*.c; do
 	cp "$bin" "$ROOTFS/bin/"
 done
 cp "$MODOUT"/rust/kvm_vmid_pin_demo.ko "$ROOTFS/lib/modules/ksv/"
+# Upstream iommufd selftests, static arm64, against this kernel's uapi.
+st=$CACHE/selftests$SUFFIX
+if [ ! -x "$st/iommufd" ] || [ "$KBUILD/vmlinux" -nt "$st/iommufd" ]; then
+	"${KMAKE[@]}" -s headers
+	mkdir -p "$st"
+	make -s -C "$KSRC/tools/testing/selftests/iommu" CC=aarch64-linux-gnu-gcc \
+		KHDR_INCLUDES="-isystem $KBUILD/usr/include" LDFLAGS=-static OUTPUT="$st" >/dev/null
+fi
+cp "$st/iommufd" "$ROOTFS/bin/"
 (cd "$ROOTFS" && find . | cpio -o -H newc --quiet | gzip -1) > "$out.tmp"
 mv "$out.tmp" "$out"
