@@ -17,27 +17,37 @@ done
 say() { echo "KSV: $*"; }
 OURS=/lib/modules/ksv
 
-# Load one of our modules (its KUnit suites run now), then unload it.
-cycle() {
+# Load one of our modules: its KUnit suites run now, with the modules
+# before it in $OURS/order loaded (smmu_v3_btm needs kvm_vmid_pin).
+load() {
 	m=$1
 	say "BEGIN $m"
-	if insmod $OURS/$m.ko; then
-		say "insmod $m ok"
-		[ -r /sys/kernel/debug/$m/state ] && sed "s/^/KSV: $m state: /" /sys/kernel/debug/$m/state
-		if rmmod $m; then say "rmmod $m ok"; else say "rmmod $m FAILED"; fi
-	else
-		say "insmod $m FAILED rc=$?"
-	fi
+	if insmod $OURS/$m.ko; then say "insmod $m ok"; else say "insmod $m FAILED rc=$?"; fi
 	say "END $m"
+}
+unload() {
+	if rmmod $1; then say "rmmod $1 ok"; else say "rmmod $1 FAILED"; fi
+}
+state() {
+	for f in /sys/kernel/debug/*/state /sys/kernel/debug/iommufd_kvm/associations; do
+		case "$f" in */kvm_vmid_pin/*|*/smmu_v3_btm/*|*/iommufd_kvm/*)
+			sed "s|^|KSV: $(basename $(dirname $f))/$(basename $f): |" $f;;
+		esac
+	done
 }
 
 case "$mode" in
 test)
 	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
-	for m in $(cat $OURS/order); do cycle $m; done
+	for m in $(cat $OURS/order); do load $m; done
+	# The SMMU driver probes after smmu_v3_btm: its hooks decide CR2.
 	say "BEGIN arm-smmu-v3-test"
 	if modprobe arm-smmu-v3-test; then say "modprobe arm-smmu-v3-test ok"; else say "modprobe arm-smmu-v3-test FAILED"; fi
 	say "END arm-smmu-v3-test"
+	state
+	unload arm_smmu_v3_test 2>/dev/null || rmmod arm-smmu-v3-test
+	# arm_smmu_v3 stays: an IOMMU driver in use cannot be unloaded.
+	for m in $(sed '1!G;h;$!d' $OURS/order); do unload $m; done
 	if [ -w /sys/kernel/debug/kmemleak ]; then
 		echo scan > /sys/kernel/debug/kmemleak
 		sed 's/^/KSV: kmemleak: /' /sys/kernel/debug/kmemleak

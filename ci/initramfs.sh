@@ -20,7 +20,8 @@ mkdir -p "$CACHE/guest-bin"
 for src in "$TOP"/ci/guest/*.c; do
 	bin=$CACHE/guest-bin/$(basename "$src" .c)
 	if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
-		aarch64-linux-gnu-gcc -static -O2 -Wall -Werror -o "$bin" "$src"
+		"${KMAKE[@]}" -s headers
+		aarch64-linux-gnu-gcc -static -O2 -Wall -Werror -isystem "$KBUILD/usr/include" -o "$bin" "$src"
 	fi
 	cp "$bin" "$ROOTFS/bin/"
 done

@@ -23,7 +23,10 @@ if ! "$TOP/ci/build.sh"; then
 	echo "0 passed, $((FAIL + 1)) failed"
 	exit 1
 fi
-"$TOP/ci/initramfs.sh"
+if ! "$TOP/ci/initramfs.sh"; then
+	echo "$PASS passed, $((FAIL + 1)) failed"
+	exit 1
+fi
 
 boot() { # name cpu smp mode timeout expects... -- extra cmdline
 	local name=$1 cpu=$2 smp=$3 mode=$4 tmo=$5; shift 5
@@ -37,7 +40,8 @@ boot() { # name cpu smp mode timeout expects... -- extra cmdline
 	counts "$LOGDIR/check-$name.txt"
 	echo "  ($(( $(date +%s) - s ))s, console: $LOGDIR/boot-$name.log)"
 }
-SUITES=(kvm_vmid_pin=kvm_vmid_pin arm-smmu-v3-test=arm-smmu-v3-kunit-test)
+SUITES=(kvm_vmid_pin=kvm_vmid_pin iommufd_kvm=iommufd_kvm smmu_v3_btm=smmu_v3_btm,ptm-set
+	arm-smmu-v3-test=arm-smmu-v3-kunit-test)
 boot vhe max 4 test 600 "${SUITES[@]}"
 boot nvhe cortex-a57 2 test 600 "${SUITES[@]}"
 boot protected max 2 protected 300 refused=kvm_vmid_pin -- kvm-arm.mode=protected

@@ -7,8 +7,12 @@
  * 3. create, run and close more VMs than there are VMIDs: a real rollover;
  * 4. run A again: it kept its VMID; 5. rmmod the demo: the pin is released.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/iommufd.h>
 #include <linux/kvm.h>
+#include <linux/vfio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -113,6 +117,112 @@ static long state(const char *key, int print)
 	return val;
 }
 
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	int ok = fd >= 0 && write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+
+	if (fd >= 0)
+		close(fd);
+	return ok ? 0 : -1;
+}
+
+/* QEMU's pci-testdev (1b36:0005), behind the emulated SMMUv3. */
+static int find_testdev(char *bdf, size_t len)
+{
+	char path[512], id[16];
+	struct dirent *d;
+	DIR *dir = opendir("/sys/bus/pci/devices");
+	int found = 0;
+
+	while (dir && (d = readdir(dir)) && !found) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device", d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(id, sizeof(id), f) && !strncmp(id, "0x0005", 6)) {
+			snprintf(bdf, len, "%s", d->d_name);
+			found = 1;
+		}
+		fclose(f);
+	}
+	if (dir)
+		closedir(dir);
+	return found;
+}
+
+/* iommufd learns the VM of a VFIO device bound for it. */
+static void vfio_demo(void)
+{
+	char bdf[300], path[600];
+	int vm, devfd, iommufd;
+	struct kvm_create_device cd = { .type = KVM_DEV_TYPE_VFIO };
+	struct kvm_device_attr attr = {
+		.group = KVM_DEV_VFIO_FILE,
+		.attr = KVM_DEV_VFIO_FILE_ADD,
+	};
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
+	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+	struct iommu_hwpt_alloc hwpt = {
+		.size = sizeof(hwpt),
+		.flags = IOMMU_HWPT_ALLOC_NEST_PARENT,
+	};
+
+	if (!find_testdev(bdf, sizeof(bdf))) {
+		say("vfio: no pci-testdev found, skipping the iommufd demo\n");
+		return;
+	}
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", bdf);
+	if (write_file(path, "vfio-pci") ||
+	    write_file("/sys/bus/pci/drivers_probe", bdf))
+		die("bind the test device to vfio-pci");
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
+	{
+		DIR *dir = opendir(path);
+		struct dirent *d;
+
+		path[0] = 0;
+		while (dir && (d = readdir(dir)))
+			if (!strncmp(d->d_name, "vfio", 4))
+				snprintf(path, sizeof(path), "/dev/vfio/devices/%s", d->d_name);
+		if (dir)
+			closedir(dir);
+	}
+	say("vfio: PCI device %s bound to vfio-pci (%s)\n", bdf, path);
+	vm = ioctl(kvm, KVM_CREATE_VM, 0);
+	devfd = open(path, O_RDWR);
+	iommufd = open("/dev/iommu", O_RDWR);
+	if (vm < 0 || devfd < 0 || iommufd < 0 || ioctl(vm, KVM_CREATE_DEVICE, &cd))
+		die("VM, VFIO cdev or /dev/iommu");
+	attr.addr = (uint64_t)&devfd;
+	if (ioctl(cd.fd, KVM_SET_DEVICE_ATTR, &attr))
+		die("KVM_DEV_VFIO_FILE_ADD");
+	bind.iommufd = iommufd;
+	if (ioctl(devfd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		die("VFIO_DEVICE_BIND_IOMMUFD");
+	say("vfio: VM file added to kvm-vfio, device bound to iommufd (dev_id %u):\n", bind.out_devid);
+	system("sed 's/^/KSV:     /' /sys/kernel/debug/iommufd_kvm/associations");
+	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &ioas))
+		die("IOMMU_IOAS_ALLOC");
+	attach.pt_id = ioas.out_ioas_id;
+	hwpt.dev_id = bind.out_devid;
+	hwpt.pt_id = ioas.out_ioas_id;
+	if (ioctl(devfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
+		die("VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+	if (ioctl(iommufd, IOMMU_HWPT_ALLOC, &hwpt))
+		say("vfio: no nesting parent on this SMMU (%s): QEMU 7.2's SMMUv3 has stage 1 only, so no vIOMMU\n",
+		    strerror(errno));
+	close(devfd);
+	say("vfio: device closed (unbound):\n");
+	system("sed 's/^/KSV:     /' /sys/kernel/debug/iommufd_kvm/associations");
+	close(iommufd);
+	close(cd.fd);
+	close(vm);
+}
+
 int main(void)
 {
 	struct vm a, t;
@@ -161,5 +271,6 @@ int main(void)
 	say("demo: pin released:\n");
 	state("", 1);
 	vm_destroy(&a);
+	vfio_demo();
 	return 0;
 }

@@ -106,3 +106,75 @@ pub const fn cr2(use_btm: bool, e2h: bool) -> u32 {
 pub const fn kvm_vmids_fit(kvm_bits: u32, smmu_bits: u32) -> bool {
     kvm_bits <= smmu_bits
 }
+
+/// What this module does with one SMMU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Every stage-2 VMID of the SMMU comes from KVM's allocator: vSMMUs
+    /// use their VM's pinned VMID, private domains reserved ones.
+    pub share_vmids: bool,
+    /// CR2.PTM is cleared: the SMMU takes part in broadcast TLBIs.
+    pub use_btm: bool,
+    /// Why, in a few words, for dmesg and debugfs.
+    pub reason: &'static str,
+}
+
+/// Decides VMID sharing and BTM for an SMMU.
+///
+/// - `kvm_bits`: KVM's VMID width, `None` if KVM does not allocate VMIDs
+///   in the host (no KVM, or protected KVM where the hypervisor does).
+/// - `pinning`: the VMID pin module is loaded.
+///
+/// VMIDs are shared only if every KVM VMID fits the SMMU's width: a wider
+/// KVM could hand out a VMID the SMMU cannot encode. BTM is used only on
+/// top of shared VMIDs, since a broadcast TLBI by VMID must only ever hit
+/// the stage 2 of the VM that owns the VMID.
+pub const fn decide(
+    idr0: Idr0,
+    errata_clear: bool,
+    host_vhe: bool,
+    smmu_bits: u32,
+    kvm_bits: Option<u32>,
+    pinning: bool,
+) -> Decision {
+    let share = match kvm_bits {
+        None => Err("KVM does not own the host's VMIDs"),
+        Some(k) if !kvm_vmids_fit(k, smmu_bits) => Err("KVM VMIDs are wider than the SMMU's"),
+        Some(_) if !pinning => Err("kvm_vmid_pin is not loaded"),
+        Some(_) => Ok(()),
+    };
+    match share {
+        Err(reason) => Decision {
+            share_vmids: false,
+            use_btm: false,
+            reason,
+        },
+        Ok(()) => match btm_usable(idr0, host_vhe, errata_clear) {
+            Ok(()) => Decision {
+                share_vmids: true,
+                use_btm: true,
+                reason: "BTM in use with KVM VMIDs",
+            },
+            Err(NoBtm::NotSupported) => Decision {
+                share_vmids: true,
+                use_btm: false,
+                reason: "KVM VMIDs; no BTM in IDR0",
+            },
+            Err(NoBtm::NoHypWithVhe) => Decision {
+                share_vmids: true,
+                use_btm: false,
+                reason: "KVM VMIDs; no BTM: VHE host but no IDR0.HYP",
+            },
+            Err(NoBtm::NoStage1) => Decision {
+                share_vmids: true,
+                use_btm: false,
+                reason: "KVM VMIDs; no BTM: no stage 1",
+            },
+            Err(NoBtm::Erratum) => Decision {
+                share_vmids: true,
+                use_btm: false,
+                reason: "KVM VMIDs; no BTM: erratum",
+            },
+        },
+    }
+}

@@ -54,3 +54,39 @@ fn vmid_width_rule() {
         assert_eq!(kvm_vmids_fit(kvm, smmu), fits);
     }
 }
+
+#[test]
+fn decide_shares_vmids_before_btm() {
+    let full = Idr0::decode(IDR0_S1P | IDR0_S2P | IDR0_BTM | IDR0_HYP | IDR0_VMID16);
+    for kvm_bits in [None, Some(8), Some(16)] {
+        for smmu_bits in [8, 16] {
+            for pinning in [false, true] {
+                for errata in [false, true] {
+                    let d = decide(full, errata, true, smmu_bits, kvm_bits, pinning);
+                    let share = kvm_bits.is_some_and(|k| k <= smmu_bits) && pinning;
+                    assert_eq!(d.share_vmids, share, "{kvm_bits:?} {smmu_bits} {pinning}");
+                    // BTM never without shared VMIDs, and never with errata.
+                    assert_eq!(d.use_btm, share && !errata);
+                }
+            }
+        }
+    }
+    let no_btm = decide(
+        Idr0::decode(IDR0_S1P | IDR0_VMID16),
+        false,
+        false,
+        16,
+        Some(16),
+        true,
+    );
+    assert!(no_btm.share_vmids && !no_btm.use_btm);
+    let s2_only = decide(
+        Idr0::decode(IDR0_S2P | IDR0_BTM),
+        false,
+        false,
+        8,
+        Some(8),
+        true,
+    );
+    assert!(s2_only.share_vmids && !s2_only.use_btm);
+}

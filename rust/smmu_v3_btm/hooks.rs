@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe wrappers over the SMMUv3 BTM hooks and KVM's VMID API (the only
+//! FFI of this module).
+//!
+//! C headers: [`include/linux/arm-smmu-v3-btm.h`](srctree/include/linux/arm-smmu-v3-btm.h),
+//! [`arch/arm64/include/asm/kvm_host.h`](srctree/arch/arm64/include/asm/kvm_host.h)
+
+use kernel::{
+    bindings,
+    error::to_result,
+    prelude::*,
+    str::CString,
+    types::Opaque, //
+};
+
+/// Registers the hooks; `EBUSY` if another module did.
+pub(crate) fn register(ops: &'static bindings::arm_smmu_btm_ops) -> Result {
+    // SAFETY: `ops` is a static table of valid functions.
+    to_result(unsafe { bindings::arm_smmu_btm_register(ops) })
+}
+
+/// Unregisters the hooks; returns once no caller is inside them.
+pub(crate) fn unregister() {
+    // SAFETY: no precondition.
+    unsafe { bindings::arm_smmu_btm_unregister() };
+}
+
+/// KVM's VMID width, or `None` if KVM does not allocate VMIDs in this host
+/// (not initialised, or protected mode where the hypervisor owns them).
+pub(crate) fn kvm_vmid_bits() -> Option<u32> {
+    let mut h = bindings::kvm_vmid_pin_host::default();
+    // SAFETY: `h` is a valid, writable `struct kvm_vmid_pin_host`.
+    unsafe { bindings::kvm_arm_vmid_pin_host(&mut h) };
+    (h.initialised && !h.protected).then_some(h.vmid_bits)
+}
+
+/// Whether the host kernel runs with VHE.
+pub(crate) fn host_vhe() -> bool {
+    let mut h = bindings::kvm_vmid_pin_host::default();
+    // SAFETY: as above.
+    unsafe { bindings::kvm_arm_vmid_pin_host(&mut h) };
+    h.vhe
+}
+
+/// A VMID reserved from KVM's allocator for no VM.
+///
+/// # Invariants
+///
+/// `vmid` holds a reservation (`kvm_arm_vmid_reserve()` succeeded) until
+/// drop, and is boxed so its address, the pin's owner key, stays put.
+pub(crate) struct Reserved {
+    vmid: KBox<Opaque<bindings::kvm_vmid>>,
+    value: u16,
+}
+
+impl Reserved {
+    /// Reserves a VMID; `ENODEV` without the pin module, `ENOSPC`.
+    pub(crate) fn new() -> Result<Self> {
+        let vmid = KBox::new(Opaque::zeroed(), GFP_KERNEL)?;
+        // SAFETY: `vmid` is a zeroed `kvm_vmid` that we own.
+        let ret = unsafe { bindings::kvm_arm_vmid_reserve(vmid.get()) };
+        to_result(ret)?;
+        let value = u16::try_from(ret).map_err(|_| EINVAL)?;
+        // INVARIANT: the reservation succeeded.
+        Ok(Self { vmid, value })
+    }
+
+    /// The VMID.
+    pub(crate) fn value(&self) -> u16 {
+        self.value
+    }
+
+    /// A non-zero key unique among live reservations (its address).
+    pub(crate) fn key(&self) -> usize {
+        self.vmid.get() as usize
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant, `vmid` holds a reservation.
+        unsafe { bindings::kvm_arm_vmid_unreserve(self.vmid.get()) };
+    }
+}
+
+/// A pin on a VM's stage-2 VMID (`kvm_arm_pinned_vmid_get()`), which also
+/// holds a reference on the VM.
+///
+/// # Invariants
+///
+/// `kvm` is a VM on which one pin is held until drop.
+pub(crate) struct VmPin {
+    kvm: *mut bindings::kvm,
+    value: u16,
+}
+
+// SAFETY: the pin API may be called from any thread.
+unsafe impl Send for VmPin {}
+
+impl VmPin {
+    /// Pins the VMID of `kvm`.
+    ///
+    /// # Safety
+    ///
+    /// `kvm` must be a VM the caller holds a reference on.
+    pub(crate) unsafe fn new(kvm: *mut bindings::kvm) -> Result<Self> {
+        // SAFETY: `kvm` is a live VM, per the caller.
+        let ret = unsafe { bindings::kvm_arm_pinned_vmid_get(kvm) };
+        to_result(ret)?;
+        let value = u16::try_from(ret).map_err(|_| EINVAL)?;
+        // INVARIANT: the pin was taken; it holds its own VM reference.
+        Ok(Self { kvm, value })
+    }
+
+    /// The VMID.
+    pub(crate) fn value(&self) -> u16 {
+        self.value
+    }
+
+    /// The VM.
+    pub(crate) fn kvm(&self) -> usize {
+        self.kvm as usize
+    }
+}
+
+impl Drop for VmPin {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we hold a pin (and so a reference)
+        // on `kvm`; this may sleep, and callers hold no spinlock.
+        unsafe { bindings::kvm_arm_pinned_vmid_put(self.kvm) };
+    }
+}
+
+/// The VM a vIOMMU was created for (`viommu->kvm`, set by iommufd_kvm).
+///
+/// # Safety
+///
+/// `viommu` is a vIOMMU being initialised by the SMMU driver.
+pub(crate) unsafe fn viommu_kvm(viommu: *mut bindings::iommufd_viommu) -> *mut bindings::kvm {
+    // SAFETY: valid per the caller.
+    unsafe { (*viommu).kvm }
+}
+
+/// The name of a device.
+///
+/// # Safety
+///
+/// `dev` is a valid `struct device`.
+pub(crate) unsafe fn dev_name(dev: *mut bindings::device) -> Result<CString> {
+    // SAFETY: valid per the caller.
+    let name = unsafe { bindings::dev_name(dev) };
+    if name.is_null() {
+        return CString::try_from_fmt(fmt!("?"));
+    }
+    // SAFETY: `dev_name` returned a valid C string.
+    let name = unsafe { CStr::from_char_ptr(name) };
+    CString::try_from_fmt(fmt!("{}", name))
+}
+
+/// Whether the arm_smmu_v3 module is already loaded (so its SMMUs probed
+/// without these hooks).
+pub(crate) fn smmu_driver_loaded() -> bool {
+    // SAFETY: valid C string; O_RDONLY.
+    let file =
+        unsafe { bindings::filp_open(c"/sys/module/arm_smmu_v3/initstate".as_char_ptr(), 0, 0) };
+    match kernel::error::from_err_ptr(file) {
+        Ok(file) => {
+            // SAFETY: `filp_open` gave us this file.
+            unsafe { bindings::filp_close(file, core::ptr::null_mut()) };
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Takes a reference on this module; `false` if it is going away.
+pub(crate) fn module_get() -> bool {
+    // SAFETY: `THIS_MODULE` is this module.
+    unsafe {
+        bindings::try_module_get(<crate::SmmuV3Btm as kernel::ModuleMetadata>::THIS_MODULE.as_ptr())
+    }
+}
+
+/// Drops a reference taken by [`module_get`].
+pub(crate) fn module_put() {
+    // SAFETY: a reference was taken by `module_get`.
+    unsafe {
+        bindings::module_put(<crate::SmmuV3Btm as kernel::ModuleMetadata>::THIS_MODULE.as_ptr())
+    };
+}
