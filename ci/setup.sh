@@ -6,9 +6,12 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 mkdir -p "$CACHE" "$LOGDIR"
 
+# arm64 packages (busybox, libcap for the iommufd selftests) need the
+# architecture first.
+dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; apt-get update -qq; }
 PKGS="clang-19 lld-19 llvm-19 libclang-19-dev qemu-system-arm flex bison bc
       libelf-dev libssl-dev cpio kmod python3 make git gcc
-      gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
+      gcc-aarch64-linux-gnu libc6-dev-arm64-cross libcap-dev:arm64"
 BINDGEN_VER=0.72.1
 
 need_install=
@@ -21,9 +24,14 @@ if [ -n "$need_install" ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o=Dpkg::Use-Pty=0 --no-install-recommends $need_install \
 		|| die "apt-get install failed for:$need_install"
 fi
-for t in clang-19 ld.lld-19 llvm-ar-19 qemu-system-aarch64 flex bison bc cpio depmod python3; do
-	command -v "$t" >/dev/null || die "'$t' missing after install; install the Debian package that provides it"
+for t in clang-19:clang-19 ld.lld-19:lld-19 llvm-ar-19:llvm-19 qemu-system-aarch64:qemu-system-arm \
+	 flex:flex bison:bison bc:bc cpio:cpio depmod:kmod python3:python3 \
+	 aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu; do
+	command -v "${t%%:*}" >/dev/null || die "'${t%%:*}' is missing: install the Debian package ${t#*:}"
 done
+# checkpatch's SPDX check needs ply and GitPython (in the Python that runs it).
+python3 -c 'import ply, git' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore ply GitPython ||
+	die "python modules for checkpatch: pip install ply GitPython"
 
 # Rust: rust-src for the kernel's core build, bindgen for the bindings.
 command -v rustup >/dev/null || die "rustup missing: install the Rust toolchain with rustup"
@@ -36,7 +44,6 @@ fi
 # arm64 busybox for the initramfs: downloaded and unpacked, not installed.
 BB=$CACHE/busybox.bin
 if [ ! -x "$BB" ]; then
-	dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; apt-get update -qq; }
 	rm -rf "$CACHE/busybox" && mkdir -p "$CACHE/busybox"
 	(cd "$CACHE/busybox" && apt-get download -qq busybox-static:arm64 \
 		&& dpkg -x busybox-static_*_arm64.deb .) || die "could not fetch busybox-static:arm64"
