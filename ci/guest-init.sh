@@ -31,7 +31,7 @@ unload() {
 state() {
 	for f in /sys/kernel/debug/*/state /sys/kernel/debug/iommufd_kvm/associations; do
 		case "$f" in */kvm_vmid_pin/*|*/smmu_v3_btm/*|*/iommufd_kvm/*)
-			sed "s|^|KSV: $(basename $(dirname $f))/$(basename $f): |" $f;;
+			sed "/^$/d; s|^|KSV: $(basename $(dirname $f))/$(basename $f): |" $f;;
 		esac
 	done
 }
@@ -85,10 +85,11 @@ run)
 	for m in $(cat $OURS/order); do
 		if insmod $OURS/$m.ko; then say "loaded $m"; else say "insmod $m FAILED"; fi
 		dmesg | grep "$m: " | grep -v -e '# ' -e 'ok [0-9]' -e 'KTAP' | sed 's/^\[[ 0-9.]*\] /KSV:   dmesg: /'
-		[ -r /sys/kernel/debug/$m/state ] && sed "s/^/KSV:   debugfs $m\/state: /" /sys/kernel/debug/$m/state
+		[ -r /sys/kernel/debug/$m/state ] && sed "/^$/d; s/^/KSV:   debugfs $m\/state: /" /sys/kernel/debug/$m/state
 	done
 	if modprobe arm_smmu_v3; then say "loaded arm_smmu_v3 (after smmu_v3_btm)"; else say "modprobe arm_smmu_v3 FAILED"; fi
-	dmesg | grep -e 'arm-smmu-v3 .*features' -e 'arm-smmu-v3 .*ias' | sed 's/^\[[ 0-9.]*\] /KSV:   dmesg: /'
+	dmesg | grep -e 'arm-smmu-v3 .*features' -e 'smmu_v3_btm: [0-9a-f]*\.smmuv3' | sed 's/^\[[ 0-9.]*\] /KSV:   dmesg: /'
+	sed "/^$/d; s/^/KSV:   debugfs smmu_v3_btm\/state: /" /sys/kernel/debug/smmu_v3_btm/state
 	[ -x /bin/ksv-demo ] && /bin/ksv-demo
 	rmmod arm_smmu_v3 2>/dev/null
 	for m in $(sed '1!G;h;$!d' $OURS/order); do

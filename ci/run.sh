@@ -11,5 +11,5 @@ cpu=${KSV_CPU:-cortex-a57}
 log "booting Linux 7.3 + patches/ in QEMU (-cpu $cpu, KVM at EL2, SMMUv3)"
 # Module KUnit suites stay quiet here: make test runs them.
 KSV_QEMU_EXTRA="-device pci-testdev" "$TOP/ci/qemu.sh" run "$cpu" 2 run 300 kunit.enable=0
-grep -a 'KSV:' "$LOGDIR/boot-run.log" | sed 's/^.*KSV: /  /' | grep -v '^  DONE$'
+grep -a 'KSV:' "$LOGDIR/boot-run.log" | sed 's/^.*KSV: /  /' | grep -v -e '^  DONE$' -e '^ *$'
 grep -q 'KSV: DONE' "$LOGDIR/boot-run.log" || die "the guest did not finish; see $LOGDIR/boot-run.log"

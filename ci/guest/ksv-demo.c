@@ -204,7 +204,7 @@ static void vfio_demo(void)
 	if (ioctl(devfd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
 		die("VFIO_DEVICE_BIND_IOMMUFD");
 	say("vfio: VM file added to kvm-vfio, device bound to iommufd (dev_id %u):\n", bind.out_devid);
-	system("sed 's/^/KSV:     /' /sys/kernel/debug/iommufd_kvm/associations");
+	system("sed '/^$/d; s/^/KSV:     /' /sys/kernel/debug/iommufd_kvm/associations");
 	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &ioas))
 		die("IOMMU_IOAS_ALLOC");
 	attach.pt_id = ioas.out_ioas_id;
@@ -215,12 +215,13 @@ static void vfio_demo(void)
 	if (ioctl(iommufd, IOMMU_HWPT_ALLOC, &hwpt))
 		say("vfio: no nesting parent on this SMMU (%s): QEMU 7.2's SMMUv3 has stage 1 only, so no vIOMMU\n",
 		    strerror(errno));
+	/* kvm-vfio holds the device file: it is unbound when the VM goes. */
 	close(devfd);
-	say("vfio: device closed (unbound):\n");
-	system("sed 's/^/KSV:     /' /sys/kernel/debug/iommufd_kvm/associations");
-	close(iommufd);
 	close(cd.fd);
 	close(vm);
+	close(iommufd);
+	say("vfio: device and VM closed; the device was unbound from iommufd:\n");
+	system("sed '/^$/d; s/^/KSV:     /' /sys/kernel/debug/iommufd_kvm/associations");
 }
 
 int main(void)
