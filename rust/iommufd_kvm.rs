@@ -17,10 +17,14 @@ use kernel::{
     prelude::*, //
 };
 
+#[path = "common/device.rs"]
+mod device;
 #[path = "iommufd_kvm/glue.rs"]
 mod glue;
 #[path = "common/kvm.rs"]
 mod kvm;
+#[path = "common/module_ref.rs"]
+mod module_ref;
 #[path = "iommufd_kvm/ops.rs"]
 mod ops;
 #[path = "iommufd_kvm/registry.rs"]

@@ -26,6 +26,8 @@ mod allocator;
 mod bench;
 #[path = "common/kvm.rs"]
 mod kvm;
+#[path = "common/module_ref.rs"]
+mod module_ref;
 #[path = "kvm_vmid_pin/ops.rs"]
 mod ops;
 #[path = "kvm_vmid_pin/pin_table.rs"]

@@ -21,10 +21,14 @@ use kernel::{
     prelude::*, //
 };
 
+#[path = "common/device.rs"]
+mod device;
 #[path = "smmu_v3_btm/hooks.rs"]
 mod hooks;
 #[path = "common/kvm.rs"]
 mod kvm;
+#[path = "common/module_ref.rs"]
+mod module_ref;
 #[path = "smmu_v3_btm/ops.rs"]
 mod ops;
 #[path = "smmu_v3_btm/regs.rs"]

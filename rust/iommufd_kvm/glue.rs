@@ -10,8 +10,7 @@
 use kernel::{
     bindings,
     error::to_result,
-    prelude::*,
-    str::CString, //
+    prelude::*, //
 };
 
 /// Registers the ops with iommufd; `EBUSY` if another module did.
@@ -24,26 +23,6 @@ pub(crate) fn register(ops: &'static bindings::iommufd_kvm_ops) -> Result {
 pub(crate) fn unregister() {
     // SAFETY: no precondition.
     unsafe { bindings::iommufd_kvm_ops_unregister() };
-}
-
-/// The name of a device, for debugfs.
-///
-/// # Safety
-///
-/// `dev` is NULL or a valid `struct device`.
-pub(crate) unsafe fn dev_name(dev: *mut bindings::device) -> Result<CString> {
-    if dev.is_null() {
-        return CString::try_from_fmt(fmt!("?"));
-    }
-    // SAFETY: `dev` is valid per the caller.
-    let name = unsafe { bindings::dev_name(dev) };
-    if name.is_null() {
-        // A device without a name yet.
-        return CString::try_from_fmt(fmt!("?"));
-    }
-    // SAFETY: `dev_name` returned a valid C string.
-    let name = unsafe { CStr::from_char_ptr(name) };
-    CString::try_from_fmt(fmt!("{}", name))
 }
 
 /// Sets `viommu->kvm`, which the IOMMU driver's `viommu_init()` reads.
@@ -68,22 +47,4 @@ pub(crate) fn module_refcount() -> i32 {
             <crate::IommufdKvm as kernel::ModuleMetadata>::THIS_MODULE.as_ptr(),
         )
     }
-}
-
-/// Takes a reference on this module; `false` if it is going away.
-pub(crate) fn module_get() -> bool {
-    // SAFETY: `THIS_MODULE` is this module.
-    unsafe {
-        bindings::try_module_get(
-            <crate::IommufdKvm as kernel::ModuleMetadata>::THIS_MODULE.as_ptr(),
-        )
-    }
-}
-
-/// Drops a reference taken by [`module_get`].
-pub(crate) fn module_put() {
-    // SAFETY: a reference was taken by `module_get`.
-    unsafe {
-        bindings::module_put(<crate::IommufdKvm as kernel::ModuleMetadata>::THIS_MODULE.as_ptr())
-    };
 }

@@ -19,8 +19,10 @@
 //! - Every association holds a module reference, so the module cannot be
 //!   unloaded while iommufd objects point at it.
 
+use crate::device;
 use crate::glue;
 use crate::kvm::Kvm;
+use crate::module_ref;
 use kernel::{bindings, prelude::*, str::CString, sync::aref::ARef};
 
 /// A device bound to iommufd.
@@ -54,7 +56,7 @@ kernel::sync::global_lock! {
 /// Records that `idev` (device `dev`) was bound for `kvm` (maybe NULL).
 pub(crate) fn bind(idev: usize, dev: *mut bindings::device, kvm: *mut bindings::kvm) -> Result {
     // SAFETY: iommufd passes the bound device.
-    let dev = unsafe { glue::dev_name(dev) }?;
+    let dev = unsafe { device::dev_name(dev) }?;
     let mut r = REGISTRY.lock();
     if r.bindings.iter().any(|b| b.idev == idev) {
         pr_warn!(
@@ -63,7 +65,7 @@ pub(crate) fn bind(idev: usize, dev: *mut bindings::device, kvm: *mut bindings::
         );
         return Ok(());
     }
-    if !glue::module_get() {
+    if !module_ref::get::<crate::IommufdKvm>() {
         return Err(ENODEV);
     }
     r.bindings
@@ -75,7 +77,7 @@ pub(crate) fn bind(idev: usize, dev: *mut bindings::device, kvm: *mut bindings::
             },
             GFP_KERNEL,
         )
-        .inspect_err(|_| glue::module_put())?;
+        .inspect_err(|_| module_ref::put::<crate::IommufdKvm>())?;
     Ok(())
 }
 
@@ -84,7 +86,7 @@ pub(crate) fn unbind(idev: usize) {
     let mut r = REGISTRY.lock();
     if let Some(i) = r.bindings.iter().position(|b| b.idev == idev) {
         r.bindings.remove(i).ok();
-        glue::module_put();
+        module_ref::put::<crate::IommufdKvm>();
     }
 }
 
@@ -102,7 +104,7 @@ pub(crate) fn viommu_init(
     // SAFETY: the binding driver holds a reference on `kvm` while `idev` is
     // bound, so its memory is valid.
     let vm = unsafe { Kvm::try_get(kvm) }.ok_or(EINVAL)?;
-    if !glue::module_get() {
+    if !module_ref::get::<crate::IommufdKvm>() {
         return Err(ENODEV);
     }
     let raw = vm.as_raw();
@@ -116,7 +118,7 @@ pub(crate) fn viommu_init(
         GFP_KERNEL,
     ) {
         drop(r);
-        glue::module_put();
+        module_ref::put::<crate::IommufdKvm>();
         return Err(e.into());
     }
     Ok(raw)
@@ -132,7 +134,7 @@ pub(crate) fn viommu_destroy(viommu: usize) {
     if let Some(entry) = entry {
         // The last reference may destroy the VM: outside the lock.
         drop(entry);
-        glue::module_put();
+        module_ref::put::<crate::IommufdKvm>();
     }
 }
 

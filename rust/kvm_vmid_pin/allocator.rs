@@ -221,26 +221,6 @@ pub(crate) fn unregister() {
     unsafe { bindings::kvm_arm_vmid_pin_unregister() };
 }
 
-/// Takes a reference on this module, as every pin does.
-///
-/// Returns `false` if the module is going away.
-pub(crate) fn module_get() -> bool {
-    // SAFETY: `THIS_MODULE` is this module.
-    unsafe {
-        bindings::try_module_get(
-            <crate::KvmVmidPin as kernel::ModuleMetadata>::THIS_MODULE.as_ptr(),
-        )
-    }
-}
-
-/// Drops a reference taken by [`module_get`].
-pub(crate) fn module_put() {
-    // SAFETY: a reference was taken by `module_get`.
-    unsafe {
-        bindings::module_put(<crate::KvmVmidPin as kernel::ModuleMetadata>::THIS_MODULE.as_ptr())
-    };
-}
-
 /// A view of the allocator's `vmid_map` during a rollover.
 ///
 /// # Safety

@@ -15,10 +15,10 @@
 //!   dereferences them, so no reference of its own is needed.
 
 use crate::allocator::{
-    self,
     KvmVmid,
     Locked, //
 };
+use crate::module_ref;
 use crate::pin_table::{
     PinError,
     PinTable,
@@ -84,7 +84,7 @@ pub(crate) fn get(locked: &mut Locked, vmid: &KvmVmid) -> Result<u16> {
     {
         let t = table(locked).ok_or(ENODEV)?;
         if t.owns(owner, vmid.id()) {
-            if !allocator::module_get() {
+            if !module_ref::get::<crate::KvmVmidPin>() {
                 return Err(ENODEV);
             }
             let idx = t.pin_again(owner, vmid.id()).ok_or(EINVAL)?;
@@ -92,7 +92,7 @@ pub(crate) fn get(locked: &mut Locked, vmid: &KvmVmid) -> Result<u16> {
         }
         t.may_pin_new().map_err(errno)?;
     }
-    if !allocator::module_get() {
+    if !module_ref::get::<crate::KvmVmidPin>() {
         return Err(ENODEV);
     }
     let id = locked.refresh(vmid);
@@ -108,7 +108,7 @@ pub(crate) fn get(locked: &mut Locked, vmid: &KvmVmid) -> Result<u16> {
     match res {
         Ok(idx) => u16::try_from(idx).map_err(|_| EINVAL),
         Err(e) => {
-            allocator::module_put();
+            module_ref::put::<crate::KvmVmidPin>();
             Err(e)
         }
     }
@@ -124,7 +124,7 @@ pub(crate) fn put(locked: &mut Locked, vmid: &KvmVmid) -> bool {
     };
     match t.unpin(vmid.owner(), vmid.id()) {
         Ok(_) => {
-            allocator::module_put();
+            module_ref::put::<crate::KvmVmidPin>();
             true
         }
         Err(_) => {

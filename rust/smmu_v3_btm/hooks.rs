@@ -10,7 +10,6 @@ use kernel::{
     bindings,
     error::to_result,
     prelude::*,
-    str::CString,
     types::Opaque, //
 };
 
@@ -142,22 +141,6 @@ pub(crate) unsafe fn viommu_kvm(viommu: *mut bindings::iommufd_viommu) -> *mut b
     unsafe { (*viommu).kvm }
 }
 
-/// The name of a device.
-///
-/// # Safety
-///
-/// `dev` is a valid `struct device`.
-pub(crate) unsafe fn dev_name(dev: *mut bindings::device) -> Result<CString> {
-    // SAFETY: valid per the caller.
-    let name = unsafe { bindings::dev_name(dev) };
-    if name.is_null() {
-        return CString::try_from_fmt(fmt!("?"));
-    }
-    // SAFETY: `dev_name` returned a valid C string.
-    let name = unsafe { CStr::from_char_ptr(name) };
-    CString::try_from_fmt(fmt!("{}", name))
-}
-
 /// Whether the arm_smmu_v3 module is already loaded (so its SMMUs probed
 /// without these hooks).
 pub(crate) fn smmu_driver_loaded() -> bool {
@@ -172,20 +155,4 @@ pub(crate) fn smmu_driver_loaded() -> bool {
         }
         Err(_) => false,
     }
-}
-
-/// Takes a reference on this module; `false` if it is going away.
-pub(crate) fn module_get() -> bool {
-    // SAFETY: `THIS_MODULE` is this module.
-    unsafe {
-        bindings::try_module_get(<crate::SmmuV3Btm as kernel::ModuleMetadata>::THIS_MODULE.as_ptr())
-    }
-}
-
-/// Drops a reference taken by [`module_get`].
-pub(crate) fn module_put() {
-    // SAFETY: a reference was taken by `module_get`.
-    unsafe {
-        bindings::module_put(<crate::SmmuV3Btm as kernel::ModuleMetadata>::THIS_MODULE.as_ptr())
-    };
 }

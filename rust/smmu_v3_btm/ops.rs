@@ -4,11 +4,13 @@
 //! driver. The driver calls them in process context, holding the hooks'
 //! rwsem for read.
 
+use crate::device;
 use crate::hooks::{
     self,
     Reserved,
     VmPin, //
 };
+use crate::module_ref;
 use crate::regs::{
     self,
     Idr0, //
@@ -59,7 +61,7 @@ pub(crate) fn decide_smmu(
     );
     let value = regs::cr2(decision.use_btm, cr2 & regs::CR2_E2H != 0);
     // SAFETY: the driver passes its SMMU device.
-    let name = unsafe { hooks::dev_name(dev) }?;
+    let name = unsafe { device::dev_name(dev) }?;
     pr_info!(
         "{}: {} (IDR0.BTM {}, CR2 {:#x})\n",
         name.to_str().unwrap_or("?"),
@@ -107,14 +109,14 @@ pub(crate) fn s2_vmid(dev: usize) -> Result<Option<(u16, usize)>> {
         return Ok(None);
     }
     let res = Reserved::new()?;
-    if !hooks::module_get() {
+    if !module_ref::get::<crate::SmmuV3Btm>() {
         return Err(ENODEV);
     }
     let vmid = res.value();
     let key = res.key();
     st.private
         .push(Private { smmu: dev, res }, GFP_KERNEL)
-        .inspect_err(|_| hooks::module_put())?;
+        .inspect_err(|_| module_ref::put::<crate::SmmuV3Btm>())?;
     Ok(Some((vmid, key)))
 }
 
@@ -148,7 +150,7 @@ pub(crate) fn s2_vmid_release(key: usize) {
     };
     if entry.is_some() {
         drop(entry);
-        hooks::module_put();
+        module_ref::put::<crate::SmmuV3Btm>();
     }
 }
 
@@ -190,7 +192,7 @@ pub(crate) fn vsmmu_vmid(dev: usize, viommu: usize, kvm: *mut bindings::kvm) -> 
         );
         return Err(ERANGE);
     }
-    if !hooks::module_get() {
+    if !module_ref::get::<crate::SmmuV3Btm>() {
         return Err(ENODEV);
     }
     let vmid = pin.value();
@@ -205,7 +207,7 @@ pub(crate) fn vsmmu_vmid(dev: usize, viommu: usize, kvm: *mut bindings::kvm) -> 
             },
             GFP_KERNEL,
         )
-        .inspect_err(|_| hooks::module_put())?;
+        .inspect_err(|_| module_ref::put::<crate::SmmuV3Btm>())?;
     Ok(vmid)
 }
 
@@ -237,7 +239,7 @@ pub(crate) fn vsmmu_release(viommu: usize) {
     if let Some(entry) = entry {
         // May drop the last VM reference: outside the lock.
         drop(entry);
-        hooks::module_put();
+        module_ref::put::<crate::SmmuV3Btm>();
     }
 }
 
