@@ -39,13 +39,17 @@ def main():
             print(f"  FAIL  {what}{': ' + detail if detail else ''}")
 
     def section(name):
+        # Our own lines, and the kernel log of the load replayed from dmesg
+        # ("KSV-KMSG: "), which keeps its order unlike the console.
         out, inside = [], False
         for ln in lines:
             if ln.endswith(f"KSV: BEGIN {name}"):
                 inside = True
             elif ln.endswith(f"KSV: END {name}"):
                 inside = False
-            elif inside:
+            elif inside and "KSV-KMSG: " in ln:
+                out.append(ln.split("KSV-KMSG: ", 1)[1])
+            elif inside and "KSV: " in ln:
                 out.append(ln)
         return out
 

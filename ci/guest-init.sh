@@ -19,10 +19,14 @@ OURS=/lib/modules/ksv
 
 # Load one of our modules: its KUnit suites run now, with the modules
 # before it in $OURS/order loaded (smmu_v3_btm needs kvm_vmid_pin).
+# The kernel log of a load is replayed from dmesg, prefixed "KSV-KMSG: ":
+# on the console, printk output can arrive after insmod has returned.
 load() {
 	m=$1
 	say "BEGIN $m"
+	dmesg -c >/dev/null
 	if insmod $OURS/$m.ko; then say "insmod $m ok"; else say "insmod $m FAILED rc=$?"; fi
+	dmesg | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
 	say "END $m"
 }
 unload() {
@@ -42,7 +46,9 @@ test)
 	for m in $(cat $OURS/order); do load $m; done
 	# The SMMU driver probes after smmu_v3_btm: its hooks decide CR2.
 	say "BEGIN arm-smmu-v3-test"
+	dmesg -c >/dev/null
 	if modprobe arm-smmu-v3-test; then say "modprobe arm-smmu-v3-test ok"; else say "modprobe arm-smmu-v3-test FAILED"; fi
+	dmesg | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
 	say "END arm-smmu-v3-test"
 	state
 	unload arm_smmu_v3_test 2>/dev/null || rmmod arm-smmu-v3-test
@@ -65,11 +71,13 @@ iommufd)
 protected)
 	# kvm-arm.mode=protected: the pin module must refuse to load.
 	say "BEGIN protected"
+	dmesg -c >/dev/null
 	if insmod $OURS/kvm_vmid_pin.ko; then
 		say "insmod kvm_vmid_pin ok (UNEXPECTED)"; rmmod kvm_vmid_pin
 	else
 		say "insmod kvm_vmid_pin refused"
 	fi
+	dmesg | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
 	say "END protected"
 	;;
 bench)

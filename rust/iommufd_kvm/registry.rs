@@ -103,7 +103,10 @@ pub(crate) fn viommu_init(
     }
     // SAFETY: the binding driver holds a reference on `kvm` while `idev` is
     // bound, so its memory is valid.
-    let vm = unsafe { Kvm::try_get(kvm) }.ok_or(EINVAL)?;
+    let vm = unsafe { Kvm::try_get(kvm) }.ok_or_else(|| {
+        pr_warn!("vIOMMU refused: its device's VM is being destroyed\n");
+        EINVAL
+    })?;
     if !module_ref::get::<crate::IommufdKvm>() {
         return Err(ENODEV);
     }

@@ -90,7 +90,14 @@ pub(crate) fn get(locked: &mut Locked, vmid: &KvmVmid) -> Result<u16> {
             let idx = t.pin_again(owner, vmid.id()).ok_or(EINVAL)?;
             return u16::try_from(idx).map_err(|_| EINVAL);
         }
-        t.may_pin_new().map_err(errno)?;
+        t.may_pin_new()
+            .inspect_err(|e| match e {
+                PinError::Disabled => {
+                    pr_warn_once!("pin refused: pinning is disabled (no budget)\n")
+                }
+                _ => pr_warn_once!("pin refused: the pin budget is spent\n"),
+            })
+            .map_err(errno)?;
     }
     if !module_ref::get::<crate::KvmVmidPin>() {
         return Err(ENODEV);

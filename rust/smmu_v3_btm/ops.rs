@@ -108,7 +108,8 @@ pub(crate) fn s2_vmid(dev: usize) -> Result<Option<(u16, usize)>> {
     if !st.smmu(dev).is_some_and(|s| s.decision.share_vmids) {
         return Ok(None);
     }
-    let res = Reserved::new()?;
+    let res =
+        Reserved::new().inspect_err(|e| pr_err!("no KVM VMID for a stage-2 domain: {:?}\n", e))?;
     if !module_ref::get::<crate::SmmuV3Btm>() {
         return Err(ENODEV);
     }
