@@ -1,0 +1,16 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Regenerate patches/ from the kernel git tree ($KSRC, base..HEAD).
+# Blank context lines are written as empty lines (which git am accepts, as
+# GNU diff --suppress-blank-empty does), so no line ends in whitespace and
+# checkpatch is clean wherever it is run from.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+rm -f "$TOP"/patches/*.patch
+git -C "$KSRC" format-patch -q --no-signature -o "$TOP/patches" base..HEAD
+sed -i 's/^ $//' "$TOP"/patches/*.patch
+{
+	printf '# Patch series against Debian linux-source-7.3 (7.3.4-1~bpo13+1).\n'
+	printf '# One file name per line, applied in order by ci/apply-patches.sh.\n'
+	ls "$TOP"/patches/*.patch | xargs -n1 basename
+} > "$TOP/patches/series"
