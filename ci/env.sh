@@ -19,7 +19,8 @@ KVER_PKG=linux-source-7.3
 export PATH=$HOME/.cargo/bin:$PATH
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib
 KMAKE=(make -C "$KSRC" O="$KBUILD" ARCH=arm64 LLVM=-19 -j"$(nproc)")
-MMAKE=("${KMAKE[@]}" M="$TOP" MO="$MODOUT")
+# KSV_TEST=m adds the test-only modules and overrides (see Kbuild).
+MMAKE=("${KMAKE[@]}" M="$TOP" MO="$MODOUT" KSV_TEST=m)
 
 die() { echo "error: $*" >&2; exit 1; }
 log() { echo "==> $*"; }

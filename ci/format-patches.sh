@@ -14,3 +14,9 @@ sed -i 's/^ $//' "$TOP"/patches/*.patch
 	printf '# One file name per line, applied in order by ci/apply-patches.sh.\n'
 	ls "$TOP"/patches/*.patch | xargs -n1 basename
 } > "$TOP/patches/series"
+# The kernel tree is the series: record it as applied, so that
+# apply-patches.sh does not reset and re-apply it (which would touch every
+# patched file and rebuild much of the kernel).
+want=$( (cat "$TOP/patches/series"; sed -e '/^#/d' -e '/^[[:space:]]*$/d' "$TOP/patches/series" |
+	while read -r p; do cat "$TOP/patches/$p"; done) | sha256sum | cut -d' ' -f1)
+echo "$want" > "$CACHE/patches.stamp"

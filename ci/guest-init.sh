@@ -10,9 +10,14 @@ mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmp /tmp
 export PATH=/bin:/sbin:/usr/bin
 
-mode=test
+mode=test override=0 rollovers=0 modules=1
 for arg in $(cat /proc/cmdline); do
-	case "$arg" in ksv.mode=*) mode=${arg#ksv.mode=};; esac
+	case "$arg" in
+	ksv.mode=*) mode=${arg#ksv.mode=};;
+	ksv.override=*) override=${arg#ksv.override=};;
+	ksv.rollovers=*) rollovers=${arg#ksv.rollovers=};;
+	ksv.modules=*) modules=${arg#ksv.modules=};;
+	esac
 done
 say() { echo "KSV: $*"; }
 OURS=/lib/modules/ksv
@@ -23,9 +28,16 @@ OURS=/lib/modules/ksv
 # on the console, printk output can arrive after insmod has returned.
 load() {
 	m=$1
+	args=
+	# TEST ONLY: QEMU's SMMUv3 has no BTM; the test build of smmu_v3_btm
+	# can treat it as if it had, so that the BTM-in-use path runs.
+	if [ "$m" = smmu_v3_btm ] && [ "$override" = 1 ]; then
+		args=test_assume_btm=1
+		say "TEST OVERRIDE: insmod smmu_v3_btm $args (QEMU's SMMU treated as BTM-capable)"
+	fi
 	say "BEGIN $m"
 	dmesg -c >/dev/null
-	if insmod $OURS/$m.ko; then say "insmod $m ok"; else say "insmod $m FAILED rc=$?"; fi
+	if insmod $OURS/$m.ko $args; then say "insmod $m ok"; else say "insmod $m FAILED rc=$?"; fi
 	dmesg | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
 	say "END $m"
 }
@@ -40,7 +52,42 @@ state() {
 	done
 }
 
+# The end-to-end vSMMU test (ci/guest/ksv-vsmmu.c) on QEMU's edu device.
+e2e() {
+	say "BEGIN e2e"
+	dmesg -c >/dev/null
+	ra=
+	[ "$rollovers" -gt 0 ] && ra="--rollovers $rollovers"
+	/bin/ksv-vsmmu --expect $1 $ra
+	say "ksv-vsmmu exit $?"
+	dmesg | grep -e smmu -e ksv_canwbs -e iommufd_kvm -e kvm_vmid_pin | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
+	state
+	say "END e2e"
+}
+
 case "$mode" in
+e2e)
+	# Upstream behaviour, for comparison: without our modules, or with them
+	# but without the test-only BTM override (QEMU's SMMU has no BTM).
+	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
+	if [ "$modules" = 1 ]; then
+		for m in $(cat $OURS/order); do
+			if insmod $OURS/$m.ko; then say "insmod $m ok"; else say "insmod $m FAILED"; fi
+		done
+	else
+		say "our modules are not loaded"
+	fi
+	if modprobe arm_smmu_v3; then say "modprobe arm_smmu_v3 ok"; else say "modprobe arm_smmu_v3 FAILED"; fi
+	state
+	e2e upstream
+	if [ "$modules" = 1 ]; then
+		for m in $(sed '1!G;h;$!d' $OURS/order); do unload $m; done
+	fi
+	if [ -w /sys/kernel/debug/kmemleak ]; then
+		echo scan > /sys/kernel/debug/kmemleak
+		sed 's/^/KSV: kmemleak: /' /sys/kernel/debug/kmemleak
+	fi
+	;;
 test)
 	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
 	for m in $(cat $OURS/order); do load $m; done
@@ -52,8 +99,20 @@ test)
 	say "END arm-smmu-v3-test"
 	state
 	unload arm_smmu_v3_test 2>/dev/null || rmmod arm-smmu-v3-test
+	e2e kvm
 	# arm_smmu_v3 stays: an IOMMU driver in use cannot be unloaded.
-	for m in $(sed '1!G;h;$!d' $OURS/order); do unload $m; done
+	for m in $(sed '1!G;h;$!d' $OURS/order); do
+		if [ "$m" = smmu_v3_btm ] && [ "$override" = 1 ]; then
+			# An SMMU runs with BTM (CR2.PTM cleared): unloading must fail.
+			if rmmod smmu_v3_btm 2>/dev/null; then
+				say "rmmod smmu_v3_btm ok (UNEXPECTED: an SMMU runs with BTM)"
+			else
+				say "rmmod smmu_v3_btm refused while an SMMU runs with BTM"
+			fi
+			continue
+		fi
+		unload $m
+	done
 	if [ -w /sys/kernel/debug/kmemleak ]; then
 		echo scan > /sys/kernel/debug/kmemleak
 		sed 's/^/KSV: kmemleak: /' /sys/kernel/debug/kmemleak

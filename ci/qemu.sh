@@ -8,8 +8,15 @@ name=$1 cpu=$2 smp=$3 mode=$4 tmo=$5
 shift 5
 log=$LOGDIR/boot-$name.log
 mkdir -p "$LOGDIR"
+# QEMU >= 10: the virt machine's SMMUv3 nests (stage 1 + stage 2). edu
+# (PCI 1234:11e8) is a DMA engine for the end-to-end vSMMU test; the SMMU
+# trace events show the VMID of every IOTLB fill and invalidation (on
+# stderr, so in the same log as the console, in order).
 timeout --foreground -k 5 "$tmo" qemu-system-aarch64 \
 	-machine virt,virtualization=on,gic-version=3,iommu=smmuv3 \
+	-device edu \
+	-trace smmu_iotlb_insert -trace smmuv3_range_inval -trace smmu_iotlb_inv_vmid \
+	-trace smmuv3_cmdq_tlbi_s12_vmid -trace smmuv3_record_event \
 	-cpu "$cpu" -smp "$smp" -m 2048 \
 	-kernel "$KBUILD/arch/arm64/boot/Image" \
 	-initrd "$INITRD" \

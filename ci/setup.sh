@@ -24,6 +24,28 @@ if [ -n "$need_install" ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o=Dpkg::Use-Pty=0 --no-install-recommends $need_install \
 		|| die "apt-get install failed for:$need_install"
 fi
+# QEMU 10 from bookworm-backports: its virt machine has a nested SMMUv3
+# (stage 1 + stage 2), which the end-to-end vSMMU test needs. Bookworm's
+# 7.2 has stage 1 only. Backports sit at priority 100: only QEMU moves.
+QEMU_MIN=10.0
+BPO_LIST=/etc/apt/sources.list.d/bookworm-backports.sources
+qemu_ver() { dpkg-query -W -f='${Version}' qemu-system-arm 2>/dev/null | sed 's/^[0-9]*://'; }
+if ! dpkg --compare-versions "$(qemu_ver)" ge "$QEMU_MIN"; then
+	if ! apt-cache policy qemu-system-arm 2>/dev/null | grep -q 'bpo12'; then
+		mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+		[ -n "$mirror" ] || die "cannot find the Debian mirror in /etc/apt/sources.list.d/debian.sources"
+		log "adding bookworm-backports ($mirror) as an apt source"
+		printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+			"$mirror" > "$BPO_LIST"
+		apt-get update -qq || die "apt-get update with bookworm-backports failed"
+	fi
+	log "installing qemu-system-arm >= $QEMU_MIN from bookworm-backports"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o=Dpkg::Use-Pty=0 --no-install-recommends \
+		-t bookworm-backports qemu-system-arm || die "apt-get install -t bookworm-backports qemu-system-arm failed"
+	dpkg --compare-versions "$(qemu_ver)" ge "$QEMU_MIN" ||
+		die "qemu-system-arm $(qemu_ver) is older than $QEMU_MIN (the nested SMMUv3 needs it)"
+fi
+log "qemu-system-arm $(qemu_ver)"
 for t in clang-19:clang-19 ld.lld-19:lld-19 llvm-ar-19:llvm-19 qemu-system-aarch64:qemu-system-arm \
 	 flex:flex bison:bison bc:bc cpio:cpio depmod:kmod python3:python3 \
 	 aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu; do

@@ -29,6 +29,8 @@ mod module_ref;
 mod ops;
 #[path = "iommufd_kvm/registry.rs"]
 mod registry;
+// KUnit tests, which create VMs at load: test builds only (KSV_TEST=m).
+#[cfg(all(ksv_test, CONFIG_KUNIT))]
 #[path = "iommufd_kvm/tests.rs"]
 mod tests;
 
@@ -42,9 +44,15 @@ module! {
 }
 
 /// The module: the registered ops and the debugfs view.
+///
+/// Fields drop in order: the ops are unregistered first.
 struct IommufdKvm {
+    _ops: glue::Registration,
+    _records: registry::Records,
     _view: Pin<KBox<debugfs::File<View>>>,
     _dir: debugfs::Dir,
+    #[cfg(all(ksv_test, CONFIG_KUNIT))]
+    _test_vms: tests::test_vm::Pool,
 }
 
 /// The contents of the debugfs `associations` file.
@@ -60,24 +68,23 @@ impl kernel::Module for IommufdKvm {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         // SAFETY: the module initializer runs once.
         unsafe { registry::REGISTRY.init() };
-        #[cfg(CONFIG_KUNIT)]
-        tests::test_vm::fill_pool().inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
+        let records = registry::Records(());
+        #[cfg(all(ksv_test, CONFIG_KUNIT))]
+        let test_vms =
+            tests::test_vm::Pool::fill().inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
         let dir = debugfs::Dir::new(c"iommufd_kvm");
         let view = KBox::pin_init(dir.read_only_file(c"associations", View), GFP_KERNEL)?;
-        glue::register(&ops::OPS).inspect_err(|_| pr_err!("iommufd already has KVM ops\n"))?;
+        // Last: nothing after it can fail, and dropping it unregisters.
+        let ops = glue::Registration::new(&ops::OPS)
+            .inspect_err(|_| pr_err!("iommufd already has KVM ops\n"))?;
         pr_info!("iommufd: vIOMMUs now hold their device's KVM VM\n");
         Ok(Self {
+            _ops: ops,
+            _records: records,
             _view: view,
             _dir: dir,
+            #[cfg(all(ksv_test, CONFIG_KUNIT))]
+            _test_vms: test_vms,
         })
-    }
-}
-
-impl Drop for IommufdKvm {
-    fn drop(&mut self) {
-        // Every association holds a module reference: none is left here.
-        glue::unregister();
-        #[cfg(CONFIG_KUNIT)]
-        tests::test_vm::drain_pool();
     }
 }

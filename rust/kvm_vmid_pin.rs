@@ -22,6 +22,8 @@ use kernel::{
 
 #[path = "kvm_vmid_pin/allocator.rs"]
 mod allocator;
+// make bench only (KSV_TEST=m builds).
+#[cfg(ksv_test)]
 #[path = "kvm_vmid_pin/bench.rs"]
 mod bench;
 #[path = "common/kvm.rs"]
@@ -34,44 +36,107 @@ mod ops;
 pub mod pin_table;
 #[path = "kvm_vmid_pin/pins.rs"]
 mod pins;
+// KUnit tests, which create VMs at load: test builds only (KSV_TEST=m).
+#[cfg(all(ksv_test, CONFIG_KUNIT))]
 #[path = "kvm_vmid_pin/tests.rs"]
 mod tests;
 
+#[cfg(not(ksv_test))]
 module! {
     type: KvmVmidPin,
     name: "kvm_vmid_pin",
     authors: ["kvm-smmu-vmid developers"],
     description: "Pinned KVM VMIDs for SMMUv3 stage 2 with broadcast TLB maintenance",
     license: "GPL",
+}
+
+// The test build (`KSV_TEST=m`, `--cfg ksv_test`) only.
+#[cfg(ksv_test)]
+module! {
+    type: KvmVmidPin,
+    name: "kvm_vmid_pin",
+    authors: ["kvm-smmu-vmid developers"],
+    description: "Pinned KVM VMIDs for SMMUv3 stage 2 with broadcast TLB maintenance (TEST BUILD)",
+    license: "GPL",
     params: {
         bench: bool {
             default: false,
-            description: "Run the benchmarks of make bench at load",
+            description: "TEST ONLY: run the benchmarks of make bench at load",
         },
     },
 }
 
 /// The module: the registered ops and the debugfs view.
+///
+/// Fields drop in order: the ops are unregistered first.
 struct KvmVmidPin {
+    _ops: allocator::Registration,
     _state: Pin<KBox<debugfs::File<StateView>>>,
     _dir: debugfs::Dir,
+    #[cfg(all(ksv_test, CONFIG_KUNIT))]
+    _test_vms: tests::test_vm::Pool,
 }
 
-/// The contents of the debugfs `state` file, read under the allocator lock.
+/// The contents of the debugfs `state` file.
 struct StateView;
+
+/// What the debugfs view shows, copied under the allocator lock and
+/// formatted after it is dropped.
+struct Snapshot {
+    bits: u32,
+    budget: i64,
+    nr_pinned: usize,
+    stats: pin_table::Stats,
+    /// `(VMID index, references)` of every pinned index.
+    pinned: KVVec<(usize, u32)>,
+}
+
+impl Snapshot {
+    /// Copies the table; `None` if it is not installed.
+    ///
+    /// The buffer is allocated unlocked for the number of pins seen last;
+    /// if more appeared meanwhile, it retries with the larger count. Under
+    /// the lock only the pinned bitmap's words and set slots are visited.
+    fn take() -> Result<Option<Self>> {
+        let mut cap = 0;
+        loop {
+            let mut pinned = KVVec::with_capacity(cap, GFP_KERNEL)?;
+            let mut guard = allocator::LockGuard::lock();
+            let Some(t) = pins::table(&mut guard) else {
+                return Ok(None);
+            };
+            if t.nr_pinned() > cap {
+                cap = t.nr_pinned();
+                continue;
+            }
+            for (idx, slot) in t.iter_pinned() {
+                // Cannot fail: `cap >= nr_pinned`, the number of set bits.
+                let _ = pinned.push_within_capacity((idx, slot.refs));
+            }
+            return Ok(Some(Self {
+                bits: t.bits(),
+                budget: t.budget(),
+                nr_pinned: t.nr_pinned(),
+                stats: t.stats(),
+                pinned,
+            }));
+        }
+    }
+}
 
 impl core::fmt::Debug for StateView {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let host = allocator::Host::query();
-        let mut guard = allocator::LockGuard::lock();
-        let Some(t) = pins::table(&mut guard) else {
-            return writeln!(f, "not initialised");
+        let snap = match Snapshot::take() {
+            Ok(Some(snap)) => snap,
+            Ok(None) => return writeln!(f, "not initialised"),
+            Err(_) => return writeln!(f, "out of memory"),
         };
-        let s = t.stats();
+        let s = snap.stats;
         writeln!(f, "kvm_mode: {}", host.mode())?;
-        writeln!(f, "vmid_bits: {}", t.bits())?;
-        writeln!(f, "budget: {}", t.budget())?;
-        writeln!(f, "pinned: {}", t.nr_pinned())?;
+        writeln!(f, "vmid_bits: {}", snap.bits)?;
+        writeln!(f, "budget: {}", snap.budget)?;
+        writeln!(f, "pinned: {}", snap.nr_pinned)?;
         writeln!(f, "pins: {}", s.pins)?;
         writeln!(f, "unpins: {}", s.unpins)?;
         writeln!(f, "rollovers: {}", s.rollovers)?;
@@ -81,8 +146,8 @@ impl core::fmt::Debug for StateView {
         writeln!(f, "refused_conflict: {}", s.refused_conflict)?;
         writeln!(f, "bad_puts: {}", s.bad_puts)?;
         write!(f, "vmid refs:")?;
-        for (idx, slot) in t.iter_pinned() {
-            write!(f, " {}:{}", idx, slot.refs)?;
+        for (idx, refs) in snap.pinned.iter() {
+            write!(f, " {}:{}", idx, refs)?;
         }
         Ok(())
     }
@@ -113,23 +178,20 @@ impl kernel::Module for KvmVmidPin {
                 host.nr_possible_cpus
             );
         }
-        #[cfg(CONFIG_KUNIT)]
-        tests::test_vm::fill_pool().inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
+        #[cfg(all(ksv_test, CONFIG_KUNIT))]
+        let test_vms =
+            tests::test_vm::Pool::fill().inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
         let dir = debugfs::Dir::new(c"kvm_vmid_pin");
         let state = KBox::pin_init(dir.read_only_file(c"state", StateView), GFP_KERNEL)?;
+        #[cfg(ksv_test)]
         let bench_unloaded = if module_parameters::bench.value() {
             Some(bench::fast_path()?)
         } else {
             None
         };
-        pins::install(&mut allocator::LockGuard::lock(), table);
-        if let Err(e) = allocator::register(&ops::OPS) {
-            pr_err!("another VMID pin module is registered\n");
-            // The guard is dropped at the end of the statement: the table
-            // is freed after the lock is released.
-            let _table = pins::remove(&mut allocator::LockGuard::lock());
-            return Err(e);
-        }
+        // From here on an early return drops `ops`, which unregisters.
+        let ops = allocator::Registration::new(&ops::OPS, table)
+            .inspect_err(|_| pr_err!("another VMID pin module is registered\n"))?;
         pr_info!(
             "KVM {} mode, {}-bit VMIDs, {} CPUs: pin budget {}\n",
             host.mode(),
@@ -137,51 +199,16 @@ impl kernel::Module for KvmVmidPin {
             host.nr_possible_cpus,
             budget.max(0)
         );
+        #[cfg(ksv_test)]
         if let Some(unloaded) = bench_unloaded {
-            let full = usize::try_from(budget).unwrap_or(0);
-            pr_info!(
-                "bench: fast path, ops not registered: {} ns/load\n",
-                unloaded
-            );
-            pr_info!(
-                "bench: fast path, ops registered: {} ns/load\n",
-                bench::fast_path()?
-            );
-            pr_info!("bench: pin + unpin: {} ns\n", bench::pin_unpin()?);
-            let r0 = bench::rollover(0)?;
-            let rf = bench::rollover(full)?;
-            pr_info!("bench: rollover, 0 pins: {} ns\n", r0);
-            pr_info!("bench: rollover, {} pins (full budget): {} ns\n", full, rf);
-            pr_info!(
-                "bench: rollover ratio full/empty: {}.{:03}\n",
-                rf / r0.max(1),
-                (rf % r0.max(1)) * 1000 / r0.max(1)
-            );
+            bench::report(unloaded, budget)?;
         }
         Ok(Self {
+            _ops: ops,
             _state: state,
             _dir: dir,
+            #[cfg(all(ksv_test, CONFIG_KUNIT))]
+            _test_vms: test_vms,
         })
-    }
-}
-
-impl Drop for KvmVmidPin {
-    fn drop(&mut self) {
-        // Every pin holds a module reference, so none is left here.
-        allocator::unregister();
-        #[cfg(CONFIG_KUNIT)]
-        tests::test_vm::drain_pool();
-        // The guard is dropped at the end of the statement: the table is
-        // freed below, after the lock is released.
-        let table = pins::remove(&mut allocator::LockGuard::lock());
-        if let Some(t) = &table {
-            pr_info!(
-                "unloaded: {} pins, {} unpins, {} rollovers seen\n",
-                t.stats().pins,
-                t.stats().unpins,
-                t.stats().rollovers
-            );
-        }
-        drop(table);
     }
 }

@@ -4,15 +4,18 @@
 //!
 //! `patches/0004-iommu-arm-smmu-v3-*` lets this module decide, per SMMU:
 //!
-//! - whether all its stage-2 VMIDs come from KVM's allocator: a vSMMU uses
-//!   its VM's pinned VMID (`kvm_arm_pinned_vmid_get()`), a private stage-2
-//!   domain a VMID reserved for no VM (`kvm_arm_vmid_reserve()`), so no
-//!   SMMU VMID ever aliases one KVM gives a VM;
-//! - whether CR2.PTM is cleared (BTM used), only on top of that.
+//! - whether CR2.PTM is cleared (BTM used);
+//! - only where it is, that all its stage-2 VMIDs come from KVM's
+//!   allocator: a vSMMU uses its VM's pinned VMID
+//!   (`kvm_arm_pinned_vmid_get()`), a private stage-2 domain a VMID
+//!   reserved for no VM (`kvm_arm_vmid_reserve()`), so no SMMU VMID ever
+//!   aliases one KVM gives a VM. Without BTM the SMMU is left exactly as
+//!   upstream has it.
 //!
-//! [`regs`] holds the rules in `core`-only Rust, shared with the host
+//! [`policy`] holds the rules in `core`-only Rust, shared with the host
 //! tests. CR2 is written at SMMU reset only, so this module must be loaded
-//! before `arm_smmu_v3` (`softdep arm_smmu_v3 pre: smmu_v3_btm`).
+//! before `arm_smmu_v3` (`softdep arm_smmu_v3 pre: smmu_v3_btm`). An SMMU
+//! running with BTM holds this module until it is removed.
 //!
 //! debugfs: `/sys/kernel/debug/smmu_v3_btm/state`.
 
@@ -31,13 +34,16 @@ mod kvm;
 mod module_ref;
 #[path = "smmu_v3_btm/ops.rs"]
 mod ops;
-#[path = "smmu_v3_btm/regs.rs"]
-pub mod regs;
+#[path = "smmu_v3_btm/policy.rs"]
+pub mod policy;
 #[path = "smmu_v3_btm/state.rs"]
 mod state;
+// KUnit tests, which create VMs at load: test builds only (KSV_TEST=m).
+#[cfg(all(ksv_test, CONFIG_KUNIT))]
 #[path = "smmu_v3_btm/tests.rs"]
 mod tests;
 
+#[cfg(not(ksv_test))]
 module! {
     type: SmmuV3Btm,
     name: "smmu_v3_btm",
@@ -46,10 +52,33 @@ module! {
     license: "GPL",
 }
 
+// The test build (`KSV_TEST=m`, `--cfg ksv_test`) only: QEMU's SMMUv3 has
+// no BTM, so the end-to-end vSMMU test needs a way to take the BTM path.
+#[cfg(ksv_test)]
+module! {
+    type: SmmuV3Btm,
+    name: "smmu_v3_btm",
+    authors: ["kvm-smmu-vmid developers"],
+    description: "SMMUv3 broadcast TLB maintenance with pinned KVM VMIDs (TEST BUILD)",
+    license: "GPL",
+    params: {
+        test_assume_btm: bool {
+            default: false,
+            description: "TEST ONLY: treat every SMMU as if IDR0.BTM and IDR0.HYP were set",
+        },
+    },
+}
+
 /// The module: the registered hooks and the debugfs view.
+///
+/// Fields drop in order: the hooks are unregistered first.
 struct SmmuV3Btm {
+    _hooks: hooks::Registration,
+    _state: state::Records,
     _view: Pin<KBox<debugfs::File<View>>>,
     _dir: debugfs::Dir,
+    #[cfg(all(ksv_test, CONFIG_KUNIT))]
+    _test_vms: tests::test_vm::Pool,
 }
 
 /// The contents of the debugfs `state` file.
@@ -65,30 +94,27 @@ impl kernel::Module for SmmuV3Btm {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         // SAFETY: the module initializer runs once.
         unsafe { state::STATE.init() };
-        #[cfg(CONFIG_KUNIT)]
-        tests::test_vm::fill_pool().inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
+        let records = state::Records(());
+        #[cfg(all(ksv_test, CONFIG_KUNIT))]
+        let test_vms =
+            tests::test_vm::Pool::fill().inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
         let dir = debugfs::Dir::new(c"smmu_v3_btm");
         let view = KBox::pin_init(dir.read_only_file(c"state", View), GFP_KERNEL)?;
-        hooks::register(&ops::OPS).inspect_err(|_| pr_err!("the SMMUv3 hooks are taken\n"))?;
+        // Last: nothing after it can fail, and dropping it unregisters.
+        let hooks = hooks::Registration::new(&ops::OPS)
+            .inspect_err(|_| pr_err!("the SMMUv3 hooks are taken\n"))?;
         if hooks::smmu_driver_loaded() {
             pr_info!("arm_smmu_v3 already probed: BTM and KVM VMIDs apply from its next probe, nothing changes live\n");
         } else {
-            pr_info!(
-                "hooks registered: SMMUs probed from now on get KVM VMIDs and, where safe, BTM\n"
-            );
+            pr_info!("hooks registered: SMMUs probed from now on use BTM where it is safe\n");
         }
         Ok(Self {
+            _hooks: hooks,
+            _state: records,
             _view: view,
             _dir: dir,
+            #[cfg(all(ksv_test, CONFIG_KUNIT))]
+            _test_vms: test_vms,
         })
-    }
-}
-
-impl Drop for SmmuV3Btm {
-    fn drop(&mut self) {
-        // Every VMID given out holds a module reference: none is left.
-        hooks::unregister();
-        #[cfg(CONFIG_KUNIT)]
-        tests::test_vm::drain_pool();
     }
 }

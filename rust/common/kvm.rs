@@ -74,4 +74,15 @@ impl Kvm {
         // SAFETY: the VM is alive by the type invariant.
         unsafe { bindings::atomic_read(&raw const (*self.as_raw()).users_count.refs) as u32 }
     }
+
+    /// The VM's statistics name, `kvm-<pid of its creator>`: an id for
+    /// messages and debugfs, which must not show kernel addresses.
+    #[allow(dead_code)]
+    pub(crate) fn stats_id(&self) -> &str {
+        use kernel::str::CStrExt;
+        // SAFETY: the VM is alive by the type invariant; `stats_id` is a
+        // NUL-terminated string set at creation and never changed.
+        let id = unsafe { kernel::str::CStr::from_char_ptr((*self.as_raw()).stats_id.as_ptr()) };
+        id.to_str().unwrap_or("?")
+    }
 }

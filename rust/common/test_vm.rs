@@ -35,14 +35,33 @@ pub(crate) struct TestVm {
 }
 
 /// Number of VMs the pool holds.
-const POOL_SIZE: usize = 4;
+const POOL_SIZE: usize = 8;
 
 /// VM files created at module init, taken by tests.
 static POOL: [AtomicPtr<bindings::file>; POOL_SIZE] =
     [const { AtomicPtr::new(null_mut()) }; POOL_SIZE];
 
-/// Creates the pool's VMs; call from module init (process context).
-pub(crate) fn fill_pool() -> Result {
+/// The pool's VMs, released when this value is dropped (module exit, or an
+/// init that fails after filling it).
+pub(crate) struct Pool(());
+
+impl Pool {
+    /// Creates the pool's VMs; call from module init (process context).
+    pub(crate) fn fill() -> Result<Self> {
+        let pool = Self(());
+        fill_pool()?;
+        Ok(pool)
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        drain_pool();
+    }
+}
+
+/// Creates the pool's VMs.
+fn fill_pool() -> Result {
     for slot in POOL.iter() {
         let vm = TestVm::create()?;
         let old = slot.swap(vm.file, Ordering::AcqRel);
@@ -55,8 +74,8 @@ pub(crate) fn fill_pool() -> Result {
     Ok(())
 }
 
-/// Releases the VMs no test took; call from module exit.
-pub(crate) fn drain_pool() {
+/// Releases the VMs no test took.
+fn drain_pool() {
     for slot in POOL.iter() {
         let file = slot.swap(null_mut(), Ordering::AcqRel);
         if !file.is_null() {

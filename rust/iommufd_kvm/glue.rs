@@ -13,16 +13,30 @@ use kernel::{
     prelude::*, //
 };
 
-/// Registers the ops with iommufd; `EBUSY` if another module did.
-pub(crate) fn register(ops: &'static bindings::iommufd_kvm_ops) -> Result {
-    // SAFETY: `ops` is a static table of valid functions.
-    to_result(unsafe { bindings::iommufd_kvm_ops_register(ops) })
+/// iommufd's KVM ops, registered for as long as this value lives.
+///
+/// # Invariants
+///
+/// `iommufd_kvm_ops_register()` succeeded with this module's ops, which
+/// stay registered until drop.
+pub(crate) struct Registration(());
+
+impl Registration {
+    /// Registers `ops`; `EBUSY` if another module did.
+    pub(crate) fn new(ops: &'static bindings::iommufd_kvm_ops) -> Result<Self> {
+        // SAFETY: `ops` is a static table of valid functions.
+        to_result(unsafe { bindings::iommufd_kvm_ops_register(ops) })?;
+        // INVARIANT: registered just above.
+        Ok(Self(()))
+    }
 }
 
-/// Unregisters the ops; returns once no caller is inside them.
-pub(crate) fn unregister() {
-    // SAFETY: no precondition.
-    unsafe { bindings::iommufd_kvm_ops_unregister() };
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant our ops are registered. This waits
+        // for callers (the rwsem), so no call runs in this module after it.
+        unsafe { bindings::iommufd_kvm_ops_unregister() };
+    }
 }
 
 /// Sets `viommu->kvm`, which the IOMMU driver's `viommu_init()` reads.
@@ -37,6 +51,16 @@ pub(crate) unsafe fn set_viommu_kvm(
 ) {
     // SAFETY: `viommu` is valid and not accessed concurrently, per the caller.
     unsafe { (*viommu).kvm = kvm };
+}
+
+/// The iommufd object id of `viommu`, for messages and debugfs.
+///
+/// # Safety
+///
+/// `viommu` is a valid vIOMMU.
+pub(crate) unsafe fn viommu_id(viommu: *mut bindings::iommufd_viommu) -> u32 {
+    // SAFETY: `viommu` is valid, per the caller.
+    unsafe { (*viommu).obj.id }
 }
 
 /// This module's reference count.

@@ -55,7 +55,9 @@ pub(crate) unsafe extern "C" fn viommu_init(
     idev: *mut bindings::iommufd_device,
     kvm: *mut bindings::kvm,
 ) -> c_int {
-    match registry::viommu_init(viommu as usize, idev as usize, kvm) {
+    // SAFETY: iommufd is initialising `viommu`.
+    let id = unsafe { glue::viommu_id(viommu) };
+    match registry::viommu_init(viommu as usize, id, idev as usize, kvm) {
         Ok(vm) => {
             // SAFETY: iommufd is initialising `viommu`.
             unsafe { glue::set_viommu_kvm(viommu, vm) };

@@ -22,21 +22,27 @@
 use crate::device;
 use crate::glue;
 use crate::kvm::Kvm;
-use crate::module_ref;
+use crate::module_ref::ModuleRef;
 use kernel::{bindings, prelude::*, str::CString, sync::aref::ARef};
+
+/// A reference on this module, held by each association.
+type ThisModuleRef = ModuleRef<crate::IommufdKvm>;
 
 /// A device bound to iommufd.
 pub(crate) struct Binding {
     idev: usize,
     dev: CString,
     kvm: usize,
+    _module: ThisModuleRef,
 }
 
 /// A vIOMMU holding a VM.
 pub(crate) struct ViommuVm {
     viommu: usize,
+    viommu_id: u32,
     idev: usize,
     kvm: ARef<Kvm>,
+    _module: ThisModuleRef,
 }
 
 /// All associations.
@@ -53,6 +59,25 @@ kernel::sync::global_lock! {
     };
 }
 
+/// Frees what [`REGISTRY`] holds when dropped: a static is never dropped
+/// by itself, so without this its vectors and names would leak at unload.
+/// The module drops it after unregistering the ops.
+pub(crate) struct Records(pub(crate) ());
+
+impl Drop for Records {
+    fn drop(&mut self) {
+        let old = {
+            let mut r = REGISTRY.lock();
+            (
+                core::mem::take(&mut r.bindings),
+                core::mem::take(&mut r.viommus),
+            )
+        };
+        // VM and module references are dropped outside the lock.
+        drop(old);
+    }
+}
+
 /// Records that `idev` (device `dev`) was bound for `kvm` (maybe NULL).
 pub(crate) fn bind(idev: usize, dev: *mut bindings::device, kvm: *mut bindings::kvm) -> Result {
     // SAFETY: iommufd passes the bound device.
@@ -65,29 +90,27 @@ pub(crate) fn bind(idev: usize, dev: *mut bindings::device, kvm: *mut bindings::
         );
         return Ok(());
     }
-    if !module_ref::get::<crate::IommufdKvm>() {
-        return Err(ENODEV);
-    }
-    r.bindings
-        .push(
-            Binding {
-                idev,
-                dev,
-                kvm: kvm as usize,
-            },
-            GFP_KERNEL,
-        )
-        .inspect_err(|_| module_ref::put::<crate::IommufdKvm>())?;
+    let module = ThisModuleRef::get().ok_or(ENODEV)?;
+    r.bindings.push(
+        Binding {
+            idev,
+            dev,
+            kvm: kvm as usize,
+            _module: module,
+        },
+        GFP_KERNEL,
+    )?;
     Ok(())
 }
 
 /// Forgets `idev`; a no-op if it is unknown.
 pub(crate) fn unbind(idev: usize) {
-    let mut r = REGISTRY.lock();
-    if let Some(i) = r.bindings.iter().position(|b| b.idev == idev) {
-        r.bindings.remove(i).ok();
-        module_ref::put::<crate::IommufdKvm>();
-    }
+    let old = {
+        let mut r = REGISTRY.lock();
+        let i = r.bindings.iter().position(|b| b.idev == idev);
+        i.and_then(|i| r.bindings.remove(i).ok())
+    };
+    drop(old);
 }
 
 /// Gives `viommu` a reference on `kvm`, the VM of device `idev`.
@@ -95,6 +118,7 @@ pub(crate) fn unbind(idev: usize) {
 /// Returns the VM to store in `viommu->kvm`, or NULL if no VM is known.
 pub(crate) fn viommu_init(
     viommu: usize,
+    viommu_id: u32,
     idev: usize,
     kvm: *mut bindings::kvm,
 ) -> Result<*mut bindings::kvm> {
@@ -107,21 +131,20 @@ pub(crate) fn viommu_init(
         pr_warn!("vIOMMU refused: its device's VM is being destroyed\n");
         EINVAL
     })?;
-    if !module_ref::get::<crate::IommufdKvm>() {
-        return Err(ENODEV);
-    }
+    let module = ThisModuleRef::get().ok_or(ENODEV)?;
     let raw = vm.as_raw();
+    let entry = ViommuVm {
+        viommu,
+        viommu_id,
+        idev,
+        kvm: vm,
+        _module: module,
+    };
     let mut r = REGISTRY.lock();
-    if let Err(e) = r.viommus.push(
-        ViommuVm {
-            viommu,
-            idev,
-            kvm: vm,
-        },
-        GFP_KERNEL,
-    ) {
+    if let Err(e) = r.viommus.push(entry, GFP_KERNEL) {
         drop(r);
-        module_ref::put::<crate::IommufdKvm>();
+        // The entry (VM and module references) was dropped by the failed
+        // push; `kvm_put_kvm()` may sleep, which the mutex allows.
         return Err(e.into());
     }
     Ok(raw)
@@ -134,11 +157,8 @@ pub(crate) fn viommu_destroy(viommu: usize) {
         let i = r.viommus.iter().position(|v| v.viommu == viommu);
         i.and_then(|i| r.viommus.remove(i).ok())
     };
-    if let Some(entry) = entry {
-        // The last reference may destroy the VM: outside the lock.
-        drop(entry);
-        module_ref::put::<crate::IommufdKvm>();
-    }
+    // The last reference may destroy the VM: outside the lock.
+    drop(entry);
 }
 
 /// Writes the associations, for debugfs.
@@ -147,22 +167,17 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     writeln!(f, "devices: {}", r.bindings.len())?;
     for b in r.bindings.iter() {
         let dev = b.dev.to_str().unwrap_or("?");
-        write!(f, "  device {} idev {:#x} vm ", dev, b.idev)?;
-        if b.kvm == 0 {
-            writeln!(f, "none")?;
-        } else {
-            writeln!(f, "{:#x}", b.kvm)?;
-        }
+        writeln!(f, "  device {} vm {}", dev, if b.kvm == 0 { "none" } else { "yes" })?;
     }
     writeln!(f, "viommus: {}", r.viommus.len())?;
     for v in r.viommus.iter() {
         let dev = r.bindings.iter().find(|b| b.idev == v.idev);
         writeln!(
             f,
-            "  viommu {:#x} device {} vm {:#x} vm_users {}",
-            v.viommu,
+            "  viommu {} device {} vm {} vm_users {}",
+            v.viommu_id,
             dev.map_or("(unbound)", |b| b.dev.to_str().unwrap_or("?")),
-            v.kvm.as_raw() as usize,
+            v.kvm.stats_id(),
             v.kvm.users()
         )?;
     }
@@ -170,11 +185,13 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
 }
 
 /// Number of vIOMMUs holding a VM.
+#[cfg(ksv_test)]
 pub(crate) fn nr_viommus() -> usize {
     REGISTRY.lock().viommus.len()
 }
 
 /// Number of bound devices known.
+#[cfg(ksv_test)]
 pub(crate) fn nr_bindings() -> usize {
     REGISTRY.lock().bindings.len()
 }

@@ -207,18 +207,54 @@ pub(crate) fn pinned_vmid_put(kvm: &Kvm) {
     unsafe { bindings::kvm_arm_pinned_vmid_put(kvm.as_raw()) };
 }
 
-/// Registers the pin ops with KVM.
+/// The pin ops and their table, registered with KVM for as long as this
+/// value lives.
 ///
-/// Fails with `EBUSY` if another pin module is registered.
-pub(crate) fn register(ops: &'static bindings::kvm_vmid_pin_ops) -> Result {
-    // SAFETY: `ops` is a static table of valid functions.
-    to_result(unsafe { bindings::kvm_arm_vmid_pin_register(ops) })
+/// # Invariants
+///
+/// `kvm_arm_vmid_pin_register()` succeeded with this module's ops, and the
+/// table is installed, until drop.
+pub(crate) struct Registration(());
+
+impl Registration {
+    /// Installs `table` and registers `ops`; `EBUSY` if another pin module
+    /// is registered (the table is then freed, unlocked).
+    pub(crate) fn new(
+        ops: &'static bindings::kvm_vmid_pin_ops,
+        table: crate::pins::Table,
+    ) -> Result<Self> {
+        crate::pins::install(&mut LockGuard::lock(), table);
+        // SAFETY: `ops` is a static table of valid functions.
+        if let Err(e) = to_result(unsafe { bindings::kvm_arm_vmid_pin_register(ops) }) {
+            // The guard is dropped at the end of the statement: the table
+            // is freed after the lock is released.
+            let _table = crate::pins::remove(&mut LockGuard::lock());
+            return Err(e);
+        }
+        // INVARIANT: installed and registered above.
+        Ok(Self(()))
+    }
 }
 
-/// Unregisters the pin ops; returns once no CPU runs them any more.
-pub(crate) fn unregister() {
-    // SAFETY: no precondition.
-    unsafe { bindings::kvm_arm_vmid_pin_unregister() };
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant our ops are registered. KVM calls
+        // them under `cpu_vmid_lock`, which unregistering takes, so none
+        // runs in this module after it.
+        unsafe { bindings::kvm_arm_vmid_pin_unregister() };
+        // The guard is dropped at the end of the statement: the table is
+        // freed below, after the lock is released.
+        let table = crate::pins::remove(&mut LockGuard::lock());
+        if let Some(t) = &table {
+            pr_info!(
+                "unloaded: {} pins, {} unpins, {} rollovers seen\n",
+                t.stats().pins,
+                t.stats().unpins,
+                t.stats().rollovers
+            );
+        }
+        drop(table);
+    }
 }
 
 /// A view of the allocator's `vmid_map` during a rollover.

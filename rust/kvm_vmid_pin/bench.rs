@@ -90,3 +90,27 @@ pub(crate) fn rollover(nr_pins: usize) -> Result<u64> {
     }
     Ok(total / ROLLOVERS)
 }
+
+/// Runs the benchmarks with the ops registered and prints them.
+pub(crate) fn report(unloaded: u64, budget: i64) -> Result {
+    let full = usize::try_from(budget).unwrap_or(0);
+    pr_info!(
+        "bench: fast path, ops not registered: {} ns/load\n",
+        unloaded
+    );
+    pr_info!(
+        "bench: fast path, ops registered: {} ns/load\n",
+        fast_path()?
+    );
+    pr_info!("bench: pin + unpin: {} ns\n", pin_unpin()?);
+    let r0 = rollover(0)?;
+    let rf = rollover(full)?;
+    pr_info!("bench: rollover, 0 pins: {} ns\n", r0);
+    pr_info!("bench: rollover, {} pins (full budget): {} ns\n", full, rf);
+    pr_info!(
+        "bench: rollover ratio full/empty: {}.{:03}\n",
+        rf / r0.max(1),
+        (rf % r0.max(1)) * 1000 / r0.max(1)
+    );
+    Ok(())
+}

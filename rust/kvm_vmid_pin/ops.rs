@@ -22,6 +22,7 @@ pub(crate) static OPS: bindings::kvm_vmid_pin_ops = bindings::kvm_vmid_pin_ops {
     put: Some(put),
     rollover: Some(rollover),
     pinned: Some(pinned),
+    budget: Some(budget),
 };
 
 /// `kvm_vmid_pin_ops::get`.
@@ -82,4 +83,16 @@ unsafe extern "C" fn pinned(vmid: *mut bindings::kvm_vmid) -> bool {
     // SAFETY: `vmid` is valid for the duration of the call.
     let vmid = unsafe { KvmVmid::from_raw(vmid) };
     pins::table(&mut locked).is_some_and(|t| t.keep_on_refresh(vmid.owner(), vmid.id()))
+}
+
+/// `kvm_vmid_pin_ops::budget`: how many VMIDs may be pinned (<= 0: pinning
+/// is disabled). Lets a driver ask without taking a VMID.
+///
+/// # Safety
+///
+/// Called from `kvm_arm_vmid_pin_host()` with `cpu_vmid_lock` held.
+unsafe extern "C" fn budget() -> c_int {
+    // SAFETY: the lock is held, as documented above.
+    let mut locked = unsafe { Locked::assume_held() };
+    pins::table(&mut locked).map_or(0, |t| c_int::try_from(t.budget()).unwrap_or(c_int::MAX))
 }

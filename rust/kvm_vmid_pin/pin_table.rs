@@ -161,12 +161,22 @@ where
     }
 
     /// Iterates over `(index, slot)` for every pinned index, in order.
+    ///
+    /// Walks the pinned bitmap a word at a time (1024 words for 16-bit
+    /// VMIDs) and only visits the slots of set bits, so it is cheap enough
+    /// to run under the allocator lock.
     pub fn iter_pinned(&self) -> impl Iterator<Item = (usize, Slot)> + '_ {
-        self.slots[..]
+        self.pinned[..]
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.refs > 0)
-            .map(|(i, s)| (i, *s))
+            .filter(|(_, w)| **w != 0)
+            .flat_map(|(wi, w)| {
+                let w = *w;
+                (0..WORD_BITS)
+                    .filter(move |b| w & (1 << b) != 0)
+                    .map(move |b| wi * WORD_BITS + b)
+            })
+            .map(|i| (i, self.slots[i]))
     }
 
     /// Whether `owner`, whose VMID is currently `vmid`, holds a pin.

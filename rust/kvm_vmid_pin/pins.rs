@@ -115,7 +115,8 @@ pub(crate) fn get(locked: &mut Locked, vmid: &KvmVmid) -> Result<u16> {
     match res {
         Ok(idx) => u16::try_from(idx).map_err(|_| EINVAL),
         Err(e) => {
-            module_ref::put::<crate::KvmVmidPin>();
+            // SAFETY: the reference taken above for this pin, which failed.
+            unsafe { module_ref::put::<crate::KvmVmidPin>() };
             Err(e)
         }
     }
@@ -131,7 +132,9 @@ pub(crate) fn put(locked: &mut Locked, vmid: &KvmVmid) -> bool {
     };
     match t.unpin(vmid.owner(), vmid.id()) {
         Ok(_) => {
-            module_ref::put::<crate::KvmVmidPin>();
+            // SAFETY: each pin reference holds one module reference, taken
+            // in `get`; `unpin` succeeded, so this one was held.
+            unsafe { module_ref::put::<crate::KvmVmidPin>() };
             true
         }
         Err(_) => {

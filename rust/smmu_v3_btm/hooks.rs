@@ -6,6 +6,7 @@
 //! C headers: [`include/linux/arm-smmu-v3-btm.h`](srctree/include/linux/arm-smmu-v3-btm.h),
 //! [`arch/arm64/include/asm/kvm_host.h`](srctree/arch/arm64/include/asm/kvm_host.h)
 
+use crate::policy::Pinning;
 use kernel::{
     bindings,
     error::to_result,
@@ -13,33 +14,60 @@ use kernel::{
     types::Opaque, //
 };
 
-/// Registers the hooks; `EBUSY` if another module did.
-pub(crate) fn register(ops: &'static bindings::arm_smmu_btm_ops) -> Result {
-    // SAFETY: `ops` is a static table of valid functions.
-    to_result(unsafe { bindings::arm_smmu_btm_register(ops) })
+/// The SMMUv3 BTM hooks, registered for as long as this value lives.
+///
+/// # Invariants
+///
+/// `arm_smmu_btm_register()` succeeded with this module's ops, which stay
+/// registered until drop.
+pub(crate) struct Registration(());
+
+impl Registration {
+    /// Registers `ops`; `EBUSY` if another module did.
+    pub(crate) fn new(ops: &'static bindings::arm_smmu_btm_ops) -> Result<Self> {
+        // SAFETY: `ops` is a static table of valid functions.
+        to_result(unsafe { bindings::arm_smmu_btm_register(ops) })?;
+        // INVARIANT: registered just above.
+        Ok(Self(()))
+    }
 }
 
-/// Unregisters the hooks; returns once no caller is inside them.
-pub(crate) fn unregister() {
-    // SAFETY: no precondition.
-    unsafe { bindings::arm_smmu_btm_unregister() };
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant our ops are registered. This waits
+        // for callers (the rwsem), so no call runs in this module after it.
+        unsafe { bindings::arm_smmu_btm_unregister() };
+    }
 }
 
-/// KVM's VMID width, or `None` if KVM does not allocate VMIDs in this host
-/// (not initialised, or protected mode where the hypervisor owns them).
-pub(crate) fn kvm_vmid_bits() -> Option<u32> {
-    let mut h = bindings::kvm_vmid_pin_host::default();
-    // SAFETY: `h` is a valid, writable `struct kvm_vmid_pin_host`.
-    unsafe { bindings::kvm_arm_vmid_pin_host(&mut h) };
-    (h.initialised && !h.protected).then_some(h.vmid_bits)
+/// What KVM's VMID allocator offers this host.
+pub(crate) struct Host {
+    /// The kernel runs with VHE.
+    pub(crate) vhe: bool,
+    /// KVM's VMID width, or `None` if KVM does not allocate VMIDs in this
+    /// host (not initialised, or protected mode where the hypervisor owns
+    /// them).
+    pub(crate) kvm_vmid_bits: Option<u32>,
+    /// Whether a pin module is loaded, and its budget.
+    pub(crate) pinning: Pinning,
 }
 
-/// Whether the host kernel runs with VHE.
-pub(crate) fn host_vhe() -> bool {
-    let mut h = bindings::kvm_vmid_pin_host::default();
-    // SAFETY: as above.
-    unsafe { bindings::kvm_arm_vmid_pin_host(&mut h) };
-    h.vhe
+impl Host {
+    /// Asks KVM; takes nothing from its VMID space.
+    pub(crate) fn query() -> Self {
+        let mut h = bindings::kvm_vmid_pin_host::default();
+        // SAFETY: `h` is a valid, writable `struct kvm_vmid_pin_host`.
+        unsafe { bindings::kvm_arm_vmid_pin_host(&mut h) };
+        Self {
+            vhe: h.vhe,
+            kvm_vmid_bits: (h.initialised && !h.protected).then_some(h.vmid_bits),
+            pinning: if h.pin_budget == -(bindings::ENODEV as i32) {
+                Pinning::NotLoaded
+            } else {
+                Pinning::Budget(h.pin_budget)
+            },
+        }
+    }
 }
 
 /// A VMID reserved from KVM's allocator for no VM.
@@ -117,9 +145,17 @@ impl VmPin {
         self.value
     }
 
-    /// The VM.
+    /// The VM's address, to compare VMs (never shown).
     pub(crate) fn kvm(&self) -> usize {
         self.kvm as usize
+    }
+
+    /// The VM's statistics name, `kvm-<pid>`, for messages and debugfs.
+    pub(crate) fn vm_name(&self) -> &str {
+        // SAFETY: the pin holds a reference on the VM; `stats_id` is a
+        // NUL-terminated string set at creation and never changed.
+        let id = unsafe { CStr::from_char_ptr((*self.kvm).stats_id.as_ptr()) };
+        id.to_str().unwrap_or("?")
     }
 }
 
@@ -131,14 +167,26 @@ impl Drop for VmPin {
     }
 }
 
-/// The VM a vIOMMU was created for (`viommu->kvm`, set by iommufd_kvm).
+/// The VM a vIOMMU was created for (`viommu->kvm`, set by iommufd_kvm),
+/// and the vIOMMU's iommufd object id.
 ///
 /// # Safety
 ///
 /// `viommu` is a vIOMMU being initialised by the SMMU driver.
-pub(crate) unsafe fn viommu_kvm(viommu: *mut bindings::iommufd_viommu) -> *mut bindings::kvm {
+pub(crate) unsafe fn viommu_kvm_and_id(
+    viommu: *mut bindings::iommufd_viommu,
+) -> (*mut bindings::kvm, u32) {
     // SAFETY: valid per the caller.
-    unsafe { (*viommu).kvm }
+    unsafe { ((*viommu).kvm, (*viommu).obj.id) }
+}
+
+/// This module's reference count.
+#[allow(dead_code)]
+pub(crate) fn module_refcount() -> i32 {
+    // SAFETY: `THIS_MODULE` is this module.
+    unsafe {
+        bindings::module_refcount(<crate::SmmuV3Btm as kernel::ModuleMetadata>::THIS_MODULE.as_ptr())
+    }
 }
 
 /// Whether the arm_smmu_v3 module is already loaded (so its SMMUs probed

@@ -11,7 +11,7 @@ use crate::hooks::{
     VmPin, //
 };
 use crate::module_ref;
-use crate::regs::{
+use crate::policy::{
     self,
     Idr0, //
 };
@@ -28,7 +28,7 @@ use kernel::{
 
 /// The ops table handed to `arm_smmu_btm_register()`.
 pub(crate) static OPS: bindings::arm_smmu_btm_ops = bindings::arm_smmu_btm_ops {
-    cr2: Some(cr2),
+    use_btm: Some(use_btm),
     s2_vmid_get: Some(s2_vmid_get),
     s2_vmid_put: Some(s2_vmid_put),
     vsmmu_vmid_get: Some(vsmmu_vmid_get),
@@ -36,88 +36,150 @@ pub(crate) static OPS: bindings::arm_smmu_btm_ops = bindings::arm_smmu_btm_ops {
     remove: Some(remove),
 };
 
-/// Whether VMIDs can be pinned: probes a reservation.
-fn pinning_available() -> bool {
-    Reserved::new().is_ok()
+/// TEST ONLY (built with `--cfg ksv_test`, never in production): treat
+/// every SMMU as if `IDR0.BTM` and `IDR0.HYP` were set, so that the
+/// BTM-in-use path runs on QEMU, whose SMMUv3 has no BTM. Clearing CR2.PTM
+/// there changes nothing.
+#[cfg(ksv_test)]
+fn test_override(idr0: u32, btm: bool) -> (u32, bool) {
+    if crate::module_parameters::test_assume_btm.value() {
+        (idr0 | policy::IDR0_BTM | policy::IDR0_HYP, true)
+    } else {
+        (idr0, btm)
+    }
 }
 
-/// Decides for an SMMU at reset; see [`regs::decide`].
+#[cfg(not(ksv_test))]
+fn test_override(idr0: u32, btm: bool) -> (u32, bool) {
+    (idr0, btm)
+}
+
+/// Decides for an SMMU at reset; see [`policy::decide`].
+///
+/// With BTM in use the SMMU holds a reference on this module until it is
+/// removed: CR2.PTM cannot be set again while it runs, and without this
+/// module its new stage-2 VMIDs would alias KVM's.
+///
+/// `test_override` applies the test-only override (see [`test_override`]);
+/// only the driver's call does, never the KUnit tests' fake SMMUs.
 pub(crate) fn decide_smmu(
     dev: *mut bindings::device,
-    idr0: u32,
-    btm: bool,
+    idr0_read: u32,
+    btm_read: bool,
     vmid_bits: u32,
-    cr2: u32,
-) -> Result<u32> {
+    test_override: bool,
+) -> Result<bool> {
+    let (idr0, btm) = if test_override {
+        self::test_override(idr0_read, btm_read)
+    } else {
+        (idr0_read, btm_read)
+    };
     let id = Idr0::decode(idr0);
-    let kvm_bits = hooks::kvm_vmid_bits();
-    let decision = regs::decide(
+    let host = hooks::Host::query();
+    let decision = policy::decide(
         id,
         id.btm && !btm,
-        hooks::host_vhe(),
+        host.vhe,
         vmid_bits,
-        kvm_bits,
-        pinning_available(),
+        host.kvm_vmid_bits,
+        host.pinning,
     );
-    let value = regs::cr2(decision.use_btm, cr2 & regs::CR2_E2H != 0);
     // SAFETY: the driver passes its SMMU device.
     let name = unsafe { device::dev_name(dev) }?;
+    let name_str = name.to_str().unwrap_or("?");
+    if idr0 != idr0_read {
+        pr_warn!(
+            "{}: TEST OVERRIDE test_assume_btm: IDR0 {:#010x} treated as {:#010x}\n",
+            name_str,
+            idr0_read,
+            idr0
+        );
+    }
     pr_info!(
-        "{}: {} (IDR0.BTM {}, CR2 {:#x})\n",
-        name.to_str().unwrap_or("?"),
+        "{}: {} (IDR0.BTM {}, CR2.PTM {})\n",
+        name_str,
         decision.reason,
         u8::from(id.btm),
-        value
+        if decision.use_btm { "cleared" } else { "set" }
     );
+    let module = if decision.use_btm {
+        let r = module_ref::ModuleRef::<crate::SmmuV3Btm>::get().ok_or(ENODEV)?;
+        pr_info!(
+            "{}: smmu_v3_btm cannot be unloaded while this SMMU runs with BTM\n",
+            name_str
+        );
+        Some(r)
+    } else {
+        None
+    };
     let smmu = Smmu {
         dev: dev as usize,
         name,
-        idr0,
+        idr0: idr0_read,
+        test_override: idr0 != idr0_read,
         btm_detected: id.btm,
         vmid_bits,
-        kvm_bits,
-        cr2: value,
+        kvm_bits: host.kvm_vmid_bits,
         decision,
+        _module: module,
     };
-    let mut st = STATE.lock();
-    st.smmus.retain(|s| s.dev != dev as usize);
-    st.smmus.push(smmu, GFP_KERNEL)?;
-    Ok(value)
+    let old = {
+        let mut st = STATE.lock();
+        let old = st
+            .smmus
+            .iter()
+            .position(|s| s.dev == dev as usize)
+            .and_then(|i| st.smmus.remove(i).ok());
+        st.smmus.push(smmu, GFP_KERNEL)?;
+        old
+    };
+    drop(old);
+    Ok(decision.use_btm)
 }
 
-/// `arm_smmu_btm_ops::cr2`.
+/// `arm_smmu_btm_ops::use_btm`.
 ///
 /// # Safety
 ///
 /// Called by `arm_smmu_device_reset()` with its SMMU device.
-pub(crate) unsafe extern "C" fn cr2(
+pub(crate) unsafe extern "C" fn use_btm(
     dev: *mut bindings::device,
     idr0: u32,
     btm: bool,
     vmid_bits: u32,
-    cr2: u32,
-) -> u32 {
-    // On failure the SMMU keeps the upstream value (PTM set) and this
+) -> bool {
+    // On failure the SMMU keeps upstream behaviour (PTM set) and this
     // module does not manage its VMIDs (it has no record of it).
-    decide_smmu(dev, idr0, btm, vmid_bits, cr2).unwrap_or(cr2)
+    decide_smmu(dev, idr0, btm, vmid_bits, true).unwrap_or(false)
 }
 
-/// A VMID for a private stage-2 domain.
+/// A VMID for a private stage-2 domain: `None` to use the driver's own.
 pub(crate) fn s2_vmid(dev: usize) -> Result<Option<(u16, usize)>> {
     let mut st = STATE.lock();
-    if !st.smmu(dev).is_some_and(|s| s.decision.share_vmids) {
+    let Some(s) = st.smmu(dev) else {
+        return Ok(None);
+    };
+    if !s.decision.use_btm {
         return Ok(None);
     }
+    let bits = s.vmid_bits;
     let res =
         Reserved::new().inspect_err(|e| pr_err!("no KVM VMID for a stage-2 domain: {:?}\n", e))?;
-    if !module_ref::get::<crate::SmmuV3Btm>() {
-        return Err(ENODEV);
+    if !policy::vmid_fits(res.value(), bits) {
+        pr_err!("reserved VMID {} does not fit the SMMU's {} bits\n", res.value(), bits);
+        return Err(ERANGE);
     }
+    let module = module_ref::ModuleRef::<crate::SmmuV3Btm>::get().ok_or(ENODEV)?;
     let vmid = res.value();
     let key = res.key();
-    st.private
-        .push(Private { smmu: dev, res }, GFP_KERNEL)
-        .inspect_err(|_| module_ref::put::<crate::SmmuV3Btm>())?;
+    st.private.push(
+        Private {
+            smmu: dev,
+            res,
+            _module: module,
+        },
+        GFP_KERNEL,
+    )?;
     Ok(Some((vmid, key)))
 }
 
@@ -149,10 +211,8 @@ pub(crate) fn s2_vmid_release(key: usize) {
         let i = st.private.iter().position(|p| p.res.key() == key);
         i.and_then(|i| st.private.remove(i).ok())
     };
-    if entry.is_some() {
-        drop(entry);
-        module_ref::put::<crate::SmmuV3Btm>();
-    }
+    // The reservation and module reference go here, outside the lock.
+    drop(entry);
 }
 
 /// `arm_smmu_btm_ops::s2_vmid_put`.
@@ -166,26 +226,32 @@ pub(crate) unsafe extern "C" fn s2_vmid_put(_dev: *mut bindings::device, cookie:
 }
 
 /// The VMID of a new vSMMU: `Ok(0)` to keep the stage-2 parent's.
-pub(crate) fn vsmmu_vmid(dev: usize, viommu: usize, kvm: *mut bindings::kvm) -> Result<u16> {
-    let (use_btm, bits) = {
+///
+/// `parent` is the stage-2 parent's VMID, which identifies the parent on
+/// this SMMU. Two vSMMUs of one VM on one SMMU share the VM's VMID, so they
+/// must share the stage 2 too: another parent is refused with `EEXIST`.
+pub(crate) fn vsmmu_vmid(
+    dev: usize,
+    viommu: usize,
+    viommu_id: u32,
+    kvm: *mut bindings::kvm,
+    parent: u16,
+) -> Result<u16> {
+    let bits = {
         let st = STATE.lock();
         match st.smmu(dev) {
-            Some(s) if s.decision.share_vmids => (s.decision.use_btm, s.vmid_bits),
+            Some(s) if s.decision.use_btm => s.vmid_bits,
             _ => return Ok(0),
         }
     };
     if kvm.is_null() {
-        if use_btm {
-            pr_err!("BTM is in use: a vSMMU needs the VM of its device (add the VM file to kvm-vfio before binding)\n");
-            return Err(EINVAL);
-        }
-        // The parent's VMID is a KVM reservation: no alias either way.
-        return Ok(0);
+        pr_err!("BTM is in use: a vSMMU needs the VM of its device (add the VM file to kvm-vfio before binding)\n");
+        return Err(EINVAL);
     }
     // SAFETY: iommufd_kvm holds a reference on `viommu->kvm`.
     let pin = unsafe { VmPin::new(kvm) }
         .inspect_err(|e| pr_err!("cannot pin the VM's VMID: {:?}\n", e))?;
-    if u32::from(pin.value()) >= 1 << bits {
+    if !policy::vmid_fits(pin.value(), bits) {
         pr_err!(
             "VMID {} does not fit the SMMU's {} bits\n",
             pin.value(),
@@ -193,22 +259,34 @@ pub(crate) fn vsmmu_vmid(dev: usize, viommu: usize, kvm: *mut bindings::kvm) -> 
         );
         return Err(ERANGE);
     }
-    if !module_ref::get::<crate::SmmuV3Btm>() {
-        return Err(ENODEV);
-    }
+    let module = module_ref::ModuleRef::<crate::SmmuV3Btm>::get().ok_or(ENODEV)?;
     let vmid = pin.value();
-    STATE
-        .lock()
+    let mut st = STATE.lock();
+    if let Some(other) = st
         .vsmmus
-        .push(
-            Vsmmu {
-                smmu: dev,
-                viommu,
-                pin,
-            },
-            GFP_KERNEL,
-        )
-        .inspect_err(|_| module_ref::put::<crate::SmmuV3Btm>())?;
+        .iter()
+        .find(|v| v.smmu == dev && v.pin.kvm() == kvm as usize && v.parent != parent)
+    {
+        pr_err!(
+            "vIOMMU {} refused: vIOMMU {} of the same VM uses VMID {} on this SMMU with another stage-2 parent\n",
+            viommu_id,
+            other.viommu_id,
+            vmid
+        );
+        drop(st);
+        return Err(EEXIST);
+    }
+    st.vsmmus.push(
+        Vsmmu {
+            smmu: dev,
+            viommu,
+            viommu_id,
+            parent,
+            pin,
+            _module: module,
+        },
+        GFP_KERNEL,
+    )?;
     Ok(vmid)
 }
 
@@ -220,11 +298,11 @@ pub(crate) fn vsmmu_vmid(dev: usize, viommu: usize, kvm: *mut bindings::kvm) -> 
 pub(crate) unsafe extern "C" fn vsmmu_vmid_get(
     dev: *mut bindings::device,
     viommu: *mut bindings::iommufd_viommu,
-    _s2_vmid: u16,
+    s2_vmid: u16,
 ) -> c_int {
     // SAFETY: `viommu` is being initialised, per the caller.
-    let kvm = unsafe { hooks::viommu_kvm(viommu) };
-    match vsmmu_vmid(dev as usize, viommu as usize, kvm) {
+    let (kvm, id) = unsafe { hooks::viommu_kvm_and_id(viommu) };
+    match vsmmu_vmid(dev as usize, viommu as usize, id, kvm, s2_vmid) {
         Ok(v) => c_int::from(v),
         Err(e) => e.to_errno(),
     }
@@ -237,11 +315,8 @@ pub(crate) fn vsmmu_release(viommu: usize) {
         let i = st.vsmmus.iter().position(|v| v.viommu == viommu);
         i.and_then(|i| st.vsmmus.remove(i).ok())
     };
-    if let Some(entry) = entry {
-        // May drop the last VM reference: outside the lock.
-        drop(entry);
-        module_ref::put::<crate::SmmuV3Btm>();
-    }
+    // May drop the last VM reference: outside the lock.
+    drop(entry);
 }
 
 /// `arm_smmu_btm_ops::vsmmu_vmid_put`.
@@ -256,9 +331,14 @@ pub(crate) unsafe extern "C" fn vsmmu_vmid_put(
     vsmmu_release(viommu as usize);
 }
 
-/// Forgets an SMMU.
+/// Forgets an SMMU, and the module reference it held with BTM in use.
 pub(crate) fn forget(dev: usize) {
-    STATE.lock().smmus.retain(|s| s.dev != dev);
+    let old = {
+        let mut st = STATE.lock();
+        let i = st.smmus.iter().position(|s| s.dev == dev);
+        i.and_then(|i| st.smmus.remove(i).ok())
+    };
+    drop(old);
 }
 
 /// `arm_smmu_btm_ops::remove`.

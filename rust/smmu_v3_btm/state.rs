@@ -6,7 +6,8 @@ use crate::hooks::{
     Reserved,
     VmPin, //
 };
-use crate::regs::Decision;
+use crate::module_ref::ModuleRef;
+use crate::policy::Decision;
 use kernel::{
     prelude::*,
     str::CString, //
@@ -20,21 +21,30 @@ pub(crate) struct Smmu {
     pub(crate) btm_detected: bool,
     pub(crate) vmid_bits: u32,
     pub(crate) kvm_bits: Option<u32>,
-    pub(crate) cr2: u32,
     pub(crate) decision: Decision,
+    /// The test-only BTM override was applied (`--cfg ksv_test` builds).
+    pub(crate) test_override: bool,
+    /// Held while the SMMU runs with BTM: the module cannot be unloaded.
+    pub(crate) _module: Option<ModuleRef<crate::SmmuV3Btm>>,
 }
 
 /// A vSMMU using its VM's pinned VMID.
 pub(crate) struct Vsmmu {
     pub(crate) smmu: usize,
     pub(crate) viommu: usize,
+    /// The vIOMMU's iommufd object id, for messages and debugfs.
+    pub(crate) viommu_id: u32,
+    /// The stage-2 parent's VMID, which identifies the parent on the SMMU.
+    pub(crate) parent: u16,
     pub(crate) pin: VmPin,
+    pub(crate) _module: ModuleRef<crate::SmmuV3Btm>,
 }
 
 /// A private stage-2 domain's VMID, reserved from KVM.
 pub(crate) struct Private {
     pub(crate) smmu: usize,
     pub(crate) res: Reserved,
+    pub(crate) _module: ModuleRef<crate::SmmuV3Btm>,
 }
 
 /// Everything, under one mutex.
@@ -51,6 +61,26 @@ kernel::sync::global_lock! {
         vsmmus: KVec::new(),
         private: KVec::new(),
     };
+}
+
+/// Frees what [`STATE`] holds when dropped: a static is never dropped by
+/// itself, so without this its vectors and names would leak at unload.
+/// The module drops it after unregistering the hooks.
+pub(crate) struct Records(pub(crate) ());
+
+impl Drop for Records {
+    fn drop(&mut self) {
+        let old = {
+            let mut st = STATE.lock();
+            (
+                core::mem::take(&mut st.smmus),
+                core::mem::take(&mut st.vsmmus),
+                core::mem::take(&mut st.private),
+            )
+        };
+        // VMIDs and module references are released outside the lock.
+        drop(old);
+    }
 }
 
 impl State {
@@ -75,23 +105,31 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     for s in st.smmus.iter() {
         writeln!(f, "smmu {}:", s.name.to_str().unwrap_or("?"))?;
         writeln!(f, "  idr0: {:#010x}", s.idr0)?;
+        if s.test_override {
+            writeln!(f, "  TEST OVERRIDE: treated as IDR0.BTM and IDR0.HYP set")?;
+        }
         writeln!(f, "  btm_detected: {}", yes(s.btm_detected))?;
         writeln!(f, "  btm_in_use: {}", yes(s.decision.use_btm))?;
-        writeln!(f, "  cr2_written: {:#x}", s.cr2)?;
+        writeln!(
+            f,
+            "  cr2_ptm: {}",
+            if s.decision.use_btm { "cleared" } else { "set (upstream)" }
+        )?;
         writeln!(f, "  vmid_bits: {}", s.vmid_bits)?;
         match s.kvm_bits {
             Some(k) => writeln!(f, "  kvm_vmid_bits: {}", k)?,
             None => writeln!(f, "  kvm_vmid_bits: none")?,
         }
-        writeln!(f, "  vmids_from_kvm: {}", yes(s.decision.share_vmids))?;
+        writeln!(f, "  vmids_from_kvm: {}", yes(s.decision.use_btm))?;
         writeln!(f, "  reason: {}", s.decision.reason)?;
         for v in st.vsmmus.iter().filter(|v| v.smmu == s.dev) {
             writeln!(
                 f,
-                "  vsmmu {:#x}: vmid {} source kvm-pin (vm {:#x})",
-                v.viommu,
+                "  vsmmu {}: vmid {} source kvm-pin (vm {}, parent vmid {})",
+                v.viommu_id,
                 v.pin.value(),
-                v.pin.kvm()
+                v.pin.vm_name(),
+                v.parent
             )?;
         }
         for p in st.private.iter().filter(|p| p.smmu == s.dev) {

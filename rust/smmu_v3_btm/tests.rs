@@ -12,7 +12,7 @@ mod suite {
     use crate::{
         hooks,
         ops,
-        regs::*, //
+        policy::*, //
     };
     use kernel::{
         bindings,
@@ -21,43 +21,29 @@ mod suite {
     };
 
     #[test]
-    fn idr0_table_to_cr2() {
-        // (IDR0, host VHE, errata, expected CR2)
-        let table: [(u32, bool, bool, u32); 8] = [
-            (IDR0_S1P | IDR0_S2P, false, false, CR2_PTM | CR2_RECINVSID),
-            (IDR0_S1P | IDR0_BTM, false, false, CR2_RECINVSID),
-            (IDR0_S1P | IDR0_BTM, true, false, CR2_PTM | CR2_RECINVSID),
-            (
-                IDR0_S1P | IDR0_BTM | IDR0_HYP,
-                true,
-                false,
-                CR2_RECINVSID | CR2_E2H,
-            ),
-            (
-                IDR0_S1P | IDR0_BTM | IDR0_HYP,
-                true,
-                true,
-                CR2_PTM | CR2_RECINVSID | CR2_E2H,
-            ),
-            (IDR0_S2P | IDR0_BTM, false, false, CR2_PTM | CR2_RECINVSID),
-            (
-                IDR0_S2P | IDR0_BTM | IDR0_HYP,
-                true,
-                false,
-                CR2_PTM | CR2_RECINVSID | CR2_E2H,
-            ),
-            (
-                IDR0_S1P | IDR0_S2P | IDR0_BTM | IDR0_HYP,
-                false,
-                false,
-                CR2_RECINVSID,
-            ),
+    fn idr0_table_to_btm() {
+        // (IDR0, host VHE, erratum, BTM used), written out by hand; KVM
+        // 8-bit VMIDs, pinning available.
+        let table: [(u32, bool, bool, bool); 8] = [
+            (IDR0_S1P | IDR0_S2P, false, false, false),
+            (IDR0_S1P | IDR0_BTM, false, false, true),
+            (IDR0_S1P | IDR0_BTM, true, false, false),
+            (IDR0_S1P | IDR0_BTM | IDR0_HYP, true, false, true),
+            (IDR0_S1P | IDR0_BTM | IDR0_HYP, true, true, false),
+            (IDR0_S2P | IDR0_BTM, false, false, false),
+            (IDR0_S2P | IDR0_BTM | IDR0_HYP, true, false, false),
+            (IDR0_S1P | IDR0_S2P | IDR0_BTM | IDR0_HYP, false, false, true),
         ];
         for (idr0, vhe, errata, want) in table {
-            let idr0 = Idr0::decode(idr0);
-            let use_btm = btm_usable(idr0, vhe, errata).is_ok();
-            // The driver sets E2H only for an SMMU with the EL2 regime.
-            assert_eq!(cr2(use_btm, vhe && idr0.hyp), want);
+            let d = decide(
+                Idr0::decode(idr0),
+                errata,
+                vhe,
+                8,
+                Some(8),
+                Pinning::Budget(10),
+            );
+            assert_eq!(d.use_btm, want);
         }
     }
 
@@ -73,7 +59,7 @@ mod suite {
     /// A fake SMMU device, reset through the hook with `idr0`.
     struct FakeSmmu {
         dev: KBox<Opaque<bindings::device>>,
-        cr2: u32,
+        btm: bool,
     }
 
     const FULL: u32 = IDR0_S1P | IDR0_S2P | IDR0_BTM | IDR0_HYP | IDR0_VMID16;
@@ -81,15 +67,8 @@ mod suite {
     impl FakeSmmu {
         fn reset(idr0: u32, vmid_bits: u32) -> Result<Self> {
             let dev = KBox::new(Opaque::zeroed(), GFP_KERNEL)?;
-            let e2h = if hooks::host_vhe() { CR2_E2H } else { 0 };
-            let cr2 = ops::decide_smmu(
-                dev.get(),
-                idr0,
-                idr0 & IDR0_BTM != 0,
-                vmid_bits,
-                CR2_PTM | CR2_RECINVSID | e2h,
-            )?;
-            Ok(Self { dev, cr2 })
+            let btm = ops::decide_smmu(dev.get(), idr0, idr0 & IDR0_BTM != 0, vmid_bits, false)?;
+            Ok(Self { dev, btm })
         }
 
         fn key(&self) -> usize {
@@ -104,15 +83,79 @@ mod suite {
     }
 
     #[test]
-    fn reset_clears_ptm_only_with_btm() -> Result {
-        let kvm_bits = hooks::kvm_vmid_bits().ok_or(ENODEV)?;
+    fn reset_uses_btm_only_with_btm() -> Result {
+        let kvm_bits = hooks::Host::query().kvm_vmid_bits.ok_or(ENODEV)?;
         let with = FakeSmmu::reset(FULL, 16)?;
-        assert_eq!(with.cr2 & CR2_PTM, 0);
+        assert!(with.btm);
         let without = FakeSmmu::reset(FULL & !IDR0_BTM, 16)?;
-        assert_eq!(without.cr2 & CR2_PTM, CR2_PTM);
-        // KVM wider than the SMMU: no sharing, so no BTM either.
+        assert!(!without.btm);
+        // KVM wider than the SMMU: no KVM VMIDs, so no BTM either.
         let narrow = FakeSmmu::reset(FULL & !IDR0_VMID16, 8)?;
-        assert_eq!(narrow.cr2 & CR2_PTM, if kvm_bits > 8 { CR2_PTM } else { 0 });
+        assert_eq!(narrow.btm, kvm_bits <= 8);
+        Ok(())
+    }
+
+    #[test]
+    fn btm_smmu_holds_the_module() -> Result {
+        let refs = hooks::module_refcount();
+        let without = FakeSmmu::reset(FULL & !IDR0_BTM, 16)?;
+        let after_without = hooks::module_refcount();
+        let with = FakeSmmu::reset(FULL, 16)?;
+        let after_with = hooks::module_refcount();
+        drop(with);
+        let after_remove = hooks::module_refcount();
+        drop(without);
+        assert_eq!(after_without, refs);
+        assert_eq!(after_with, refs + 1);
+        assert_eq!(after_remove, refs);
+        Ok(())
+    }
+
+    #[test]
+    fn no_btm_takes_nothing_from_kvm() -> Result {
+        // An SMMU without BTM, e.g. stage 2 only with 8-bit VMIDs: 300
+        // stage-2 domains and a vSMMU with a VM, and KVM is never asked.
+        let smmu = FakeSmmu::reset(IDR0_S2P, 8)?;
+        let mut from_kvm = 0;
+        for _ in 0..300 {
+            if ops::s2_vmid(smmu.key())?.is_some() {
+                from_kvm += 1;
+            }
+        }
+        let vm = TestVm::take()?;
+        let kvm = vm.kvm();
+        let users = kvm.users();
+        let v = ops::vsmmu_vmid(smmu.key(), 10, 10, kvm.as_raw(), 1)?;
+        let users_after = kvm.users();
+        let refs = hooks::module_refcount();
+        drop(smmu);
+        assert_eq!(from_kvm, 0);
+        assert_eq!(v, 0);
+        assert_eq!(users_after, users);
+        assert_eq!(hooks::module_refcount(), refs);
+        Ok(())
+    }
+
+    #[test]
+    fn second_parent_for_one_vm_is_eexist() -> Result {
+        let smmu = FakeSmmu::reset(FULL, 16)?;
+        let vm = TestVm::take()?;
+        let kvm = vm.kvm();
+        let a = ops::vsmmu_vmid(smmu.key(), 20, 20, kvm.as_raw(), 5);
+        let b = ops::vsmmu_vmid(smmu.key(), 21, 21, kvm.as_raw(), 6);
+        let c = ops::vsmmu_vmid(smmu.key(), 22, 22, kvm.as_raw(), 5);
+        ops::vsmmu_release(20);
+        ops::vsmmu_release(21);
+        ops::vsmmu_release(22);
+        // Another VM may use the other parent.
+        let other = TestVm::take()?;
+        let d = ops::vsmmu_vmid(smmu.key(), 23, 23, other.kvm().as_raw(), 6);
+        ops::vsmmu_release(23);
+        let a = a?;
+        assert!(a >= 1);
+        assert_eq!(b, Err(EEXIST));
+        assert_eq!(c, Ok(a));
+        assert!(d? >= 1);
         Ok(())
     }
 
@@ -123,13 +166,13 @@ mod suite {
         let kvm = vm.kvm();
         let users = kvm.users();
         let viommu = KBox::new(Opaque::<bindings::iommufd_viommu>::zeroed(), GFP_KERNEL)?;
-        let v = ops::vsmmu_vmid(smmu.key(), viommu.get() as usize, kvm.as_raw())?;
+        let v = ops::vsmmu_vmid(smmu.key(), viommu.get() as usize, 1, kvm.as_raw(), 1)?;
         assert!(v >= 1);
         // The VMID is the VM's own stage-2 VMID in KVM.
         // SAFETY: the VM is alive (we hold `kvm`).
         let id =
             unsafe { bindings::atomic64_read(&raw const (*kvm.as_raw()).arch.mmu.vmid.id) } as u64;
-        let bits = hooks::kvm_vmid_bits().ok_or(ENODEV)?;
+        let bits = hooks::Host::query().kvm_vmid_bits.ok_or(ENODEV)?;
         assert_eq!(id & ((1 << bits) - 1), u64::from(v));
         // The pin holds the VM, also once the VMM closed it.
         assert_eq!(kvm.users(), users + 1);
@@ -146,13 +189,13 @@ mod suite {
     fn btm_without_a_vm_is_einval() -> Result {
         let btm = FakeSmmu::reset(FULL, 16)?;
         assert_eq!(
-            ops::vsmmu_vmid(btm.key(), 1, core::ptr::null_mut()),
+            ops::vsmmu_vmid(btm.key(), 1, 1, core::ptr::null_mut(), 1),
             Err(EINVAL)
         );
-        // Without BTM, a VM-less vSMMU keeps its parent's (reserved) VMID.
+        // Without BTM, a VM-less vSMMU keeps its parent's VMID (upstream).
         let no_btm = FakeSmmu::reset(FULL & !IDR0_BTM, 16)?;
         assert_eq!(
-            ops::vsmmu_vmid(no_btm.key(), 1, core::ptr::null_mut()),
+            ops::vsmmu_vmid(no_btm.key(), 1, 1, core::ptr::null_mut(), 1),
             Ok(0)
         );
         Ok(())
@@ -160,18 +203,23 @@ mod suite {
 
     #[test]
     fn narrow_smmu_keeps_upstream_vmids() -> Result {
-        let kvm_bits = hooks::kvm_vmid_bits().ok_or(ENODEV)?;
+        let kvm_bits = hooks::Host::query().kvm_vmid_bits.ok_or(ENODEV)?;
         let narrow = FakeSmmu::reset(FULL & !IDR0_VMID16, 8)?;
         let vm = TestVm::take()?;
         let kvm = vm.kvm();
-        let v = ops::vsmmu_vmid(narrow.key(), 2, kvm.as_raw())?;
+        let v = ops::vsmmu_vmid(narrow.key(), 2, 2, kvm.as_raw(), 1)?;
+        let s2 = ops::s2_vmid(narrow.key())?;
+        ops::vsmmu_release(2);
+        if let Some((_, key)) = s2 {
+            ops::s2_vmid_release(key);
+        }
         if kvm_bits > 8 {
             // Refused: the driver keeps its own VMIDs for this SMMU.
             assert_eq!(v, 0);
-            assert_eq!(ops::s2_vmid(narrow.key())?, None);
+            assert!(s2.is_none());
         } else {
             assert!(v >= 1);
-            ops::vsmmu_release(2);
+            assert!(s2.is_some());
         }
         Ok(())
     }
@@ -188,7 +236,7 @@ mod suite {
             vmids.push(v, GFP_KERNEL)?;
             keys.push(key, GFP_KERNEL)?;
         }
-        let vm_vmid = ops::vsmmu_vmid(smmu.key(), 3, kvm.as_raw())?;
+        let vm_vmid = ops::vsmmu_vmid(smmu.key(), 3, 3, kvm.as_raw(), 1)?;
         for (i, a) in vmids.iter().enumerate() {
             assert!(*a != vm_vmid);
             for b in vmids.iter().skip(i + 1) {

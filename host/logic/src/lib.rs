@@ -10,5 +10,5 @@
 #[path = "../../../rust/kvm_vmid_pin/pin_table.rs"]
 pub mod pin_table;
 
-#[path = "../../../rust/smmu_v3_btm/regs.rs"]
-pub mod smmu_regs;
+#[path = "../../../rust/smmu_v3_btm/policy.rs"]
+pub mod smmu_policy;

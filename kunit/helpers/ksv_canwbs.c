@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * TEST ONLY: mark one PCI device as fully cache coherent for the SMMUv3
+ * (IOMMU_FWSPEC_PCI_RC_CANWBS), so that IOMMU_VIOMMU_ALLOC works on QEMU.
+ *
+ * arm_smmu_get_viommu_size() requires S2FWB or CANWBS. QEMU's SMMUv3 has
+ * no S2FWB and only ACPI IORT sets CANWBS (QEMU's IORT leaves it clear).
+ * Under TCG, device DMA and CPU accesses go to the same coherent memory,
+ * so the flag is true there. This module is built only for the tests
+ * (KSV_TEST=m) and is never part of a production build.
+ */
+#include <linux/device.h>
+#include <linux/iommu.h>
+#include <linux/module.h>
+#include <linux/pci.h>
+
+static char *dev_name_param;
+module_param_named(dev, dev_name_param, charp, 0444);
+MODULE_PARM_DESC(dev, "PCI device name, e.g. 0000:00:02.0");
+
+static struct device *marked;
+
+static int __init ksv_canwbs_init(void)
+{
+	struct iommu_fwspec *fwspec;
+	struct device *dev;
+
+	if (!dev_name_param)
+		return -EINVAL;
+	dev = bus_find_device_by_name(&pci_bus_type, NULL, dev_name_param);
+	if (!dev) {
+		pr_err("ksv_canwbs: no PCI device %s\n", dev_name_param);
+		return -ENODEV;
+	}
+	fwspec = dev_iommu_fwspec_get(dev);
+	if (!fwspec) {
+		pr_err("ksv_canwbs: %s is not behind an IOMMU\n", dev_name_param);
+		put_device(dev);
+		return -ENODEV;
+	}
+	fwspec->flags |= IOMMU_FWSPEC_PCI_RC_CANWBS;
+	marked = dev;
+	dev_warn(dev, "TEST ONLY: marked IOMMU_FWSPEC_PCI_RC_CANWBS (TCG memory is coherent)\n");
+	return 0;
+}
+
+static void __exit ksv_canwbs_exit(void)
+{
+	struct iommu_fwspec *fwspec = dev_iommu_fwspec_get(marked);
+
+	if (fwspec)
+		fwspec->flags &= ~IOMMU_FWSPEC_PCI_RC_CANWBS;
+	put_device(marked);
+}
+
+module_init(ksv_canwbs_init);
+module_exit(ksv_canwbs_exit);
+MODULE_DESCRIPTION("TEST ONLY: mark a PCI device CANWBS for vIOMMU tests on QEMU");
+MODULE_LICENSE("GPL");
