@@ -58,8 +58,12 @@ e2e() {
 	dmesg -c >/dev/null
 	ra=
 	[ "$rollovers" -gt 0 ] && ra="--rollovers $rollovers"
+	# Kernel messages on the console could cut into the program's lines:
+	# keep them off the console and replay them from dmesg afterwards.
+	dmesg -n 1
 	/bin/ksv-vsmmu --expect $1 $ra
 	say "ksv-vsmmu exit $?"
+	dmesg -n 7
 	dmesg | grep -e smmu -e ksv_canwbs -e iommufd_kvm -e kvm_vmid_pin | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
 	state
 	say "END e2e"
@@ -150,7 +154,12 @@ bench)
 run)
 	say "$(dmesg | grep -m1 -o 'kvm \[1\]: .*mode initialized.*')"
 	for m in $(cat $OURS/order); do
-		if insmod $OURS/$m.ko; then say "loaded $m"; else say "insmod $m FAILED"; fi
+		args=
+		if [ "$m" = smmu_v3_btm ] && [ "$override" = 1 ]; then
+			args=test_assume_btm=1
+			say "TEST OVERRIDE: smmu_v3_btm $args: QEMU's SMMUv3 (no BTM) is treated as BTM-capable"
+		fi
+		if insmod $OURS/$m.ko $args; then say "loaded $m $args"; else say "insmod $m FAILED"; fi
 		dmesg | grep "$m: " | grep -v -e '# ' -e 'ok [0-9]' -e 'KTAP' | sed 's/^\[[ 0-9.]*\] /KSV:   dmesg: /'
 		[ -r /sys/kernel/debug/$m/state ] && sed "/^$/d; s/^/KSV:   debugfs $m\/state: /" /sys/kernel/debug/$m/state
 	done
@@ -158,9 +167,21 @@ run)
 	dmesg | grep -e 'arm-smmu-v3 .*features' -e 'smmu_v3_btm: [0-9a-f]*\.smmuv3' | sed 's/^\[[ 0-9.]*\] /KSV:   dmesg: /'
 	sed "/^$/d; s/^/KSV:   debugfs smmu_v3_btm\/state: /" /sys/kernel/debug/smmu_v3_btm/state
 	[ -x /bin/ksv-demo ] && /bin/ksv-demo
+	# A real vSMMU for QEMU's edu device: the VM's pinned VMID in the STE
+	# (QEMU's SMMU trace shows it), DMA before and after a forced rollover,
+	# the lifetimes and the release.
+	say "vsmmu: the end-to-end vSMMU program (ci/guest/ksv-vsmmu.c):"
+	say "BEGIN e2e"
+	dmesg -n 1
+	/bin/ksv-vsmmu --expect kvm --rollovers 1
+	dmesg -n 7
+	say "END e2e"
+	sed "/^$/d; s/^/KSV:   debugfs kvm_vmid_pin\/state: /" /sys/kernel/debug/kvm_vmid_pin/state
 	rmmod arm_smmu_v3 2>/dev/null
 	for m in $(sed '1!G;h;$!d' $OURS/order); do
-		if rmmod $m; then say "unloaded $m"; else say "rmmod $m FAILED"; fi
+		if rmmod $m 2>/dev/null; then say "unloaded $m"
+		elif [ "$m" = smmu_v3_btm ]; then say "rmmod smmu_v3_btm refused: the SMMU runs with BTM until it is removed"
+		else say "rmmod $m FAILED"; fi
 	done
 	;;
 esac
