@@ -16,12 +16,31 @@ res $r "rustfmt --check (kernel .rustfmt.toml)"
 r=$?; [ $r = 0 ] || head -n 20 "$LOGDIR/cargofmt.log"
 res $r "cargo fmt --check (host tests)"
 
-mkdir -p "$CACHE/modules-clippy$SUFFIX"
-"${KMAKE[@]}" M="$TOP" MO="$CACHE/modules-clippy$SUFFIX" CLIPPY=1 KBUILD_EXTRA_WARN= modules > "$LOGDIR/clippy.log" 2>&1
-r=$?
-if [ $r = 0 ] && grep -qE '^(warning|error)' "$LOGDIR/clippy.log"; then r=1; fi
-[ $r = 0 ] || grep -E -A8 '^(warning|error)' "$LOGDIR/clippy.log" | head -n 60
-res $r "CLIPPY=1 module build without warnings"
+# Clippy on both builds: production (make modules: no test code at all)
+# and test (KSV_TEST=m: KUnit suites, overrides, demo and helper modules).
+for kind in production test; do
+	mo=$CACHE/modules-clippy-$kind$SUFFIX
+	extra=; [ $kind = test ] && extra=KSV_TEST=m
+	mkdir -p "$mo"
+	"${KMAKE[@]}" M="$TOP" MO="$mo" CLIPPY=1 KBUILD_EXTRA_WARN= $extra modules > "$LOGDIR/clippy-$kind.log" 2>&1
+	r=$?
+	if [ $r = 0 ] && grep -qE '^(warning|error)' "$LOGDIR/clippy-$kind.log"; then r=1; fi
+	[ $r = 0 ] || grep -E -A8 '^(warning|error)' "$LOGDIR/clippy-$kind.log" | head -n 60
+	res $r "CLIPPY=1 $kind module build without warnings"
+done
+
+# The production build has no test parameters and no test modules.
+prod=$CACHE/modules-clippy-production$SUFFIX
+bad_parms=
+for m in $KSV_MODULES; do
+	p=$(modinfo -F parm "$prod/rust/$m.ko" 2>/dev/null | grep -iE 'test|bench' | cut -d: -f1)
+	[ -z "$p" ] || bad_parms="$bad_parms $m.$p"
+done
+extra_ko=$(cd "$prod" && find . -name '*.ko' | grep -vE "^\./rust/($(echo $KSV_MODULES | tr ' ' '|'))\.ko$" | xargs)
+r=0; [ -z "$bad_parms$extra_ko" ] && [ -f "$prod/rust/smmu_v3_btm.ko" ] || r=1
+res $r "production build: no test parameters${bad_parms:+ (found:$bad_parms)}, no test modules${extra_ko:+ (found: $extra_ko)}"
+r=1; modinfo -F parm "$CACHE/modules-clippy-test$SUFFIX/rust/smmu_v3_btm.ko" | grep -q test_assume_btm && r=0
+res $r "test build: smmu_v3_btm has the test_assume_btm override (the check above can fail)"
 
 pats=$(ls "$TOP"/patches/*.patch 2>/dev/null)
 if [ -n "$pats" ]; then

@@ -63,7 +63,7 @@ elif [ -f "$LOGDIR/check-iommufd.$key.txt" ]; then
 	log "iommufd selftests: unchanged inputs ($key), result of the last run:"
 	counts "$LOGDIR/check-iommufd.$key.txt"
 else
-	boot iommufd max 2 iommufd 1500 selftest=207
+	boot iommufd max 2 iommufd 1500 selftest=233
 	# Cache a passing result only: a failure is retried next time.
 	grep -q '^COUNTS [0-9]* 0$' "$LOGDIR/check-iommufd.txt" &&
 		cp "$LOGDIR/check-iommufd.txt" "$LOGDIR/check-iommufd.$key.txt"

@@ -625,6 +625,26 @@ static int vmm_bind(struct vmm *m)
 	return 0;
 }
 
+#ifndef IOMMU_HW_CAP_BTM_KVM_VMID
+#define IOMMU_HW_CAP_BTM_KVM_VMID (1 << 4)
+#endif
+
+/* IOMMU_GET_HW_INFO: 1 if the BTM capability is reported, 0 if not, -1. */
+static int hw_cap_btm(struct vmm *m)
+{
+	struct iommu_hw_info_arm_smmuv3 data = {};
+	struct iommu_hw_info info = {
+		.size = sizeof(info),
+		.dev_id = m->dev_id,
+		.data_len = sizeof(data),
+		.data_uptr = (uintptr_t)&data,
+	};
+
+	if (IOC(m->iommufd, IOMMU_GET_HW_INFO, &info))
+		return -1;
+	return !!(info.out_capabilities & IOMMU_HW_CAP_BTM_KVM_VMID);
+}
+
 static int ioas_map(struct vmm *m, uint64_t ipa, uint64_t len)
 {
 	struct iommu_ioas_map map = {
@@ -922,6 +942,12 @@ static void test_main(void)
 		check("vmid", 0, "VMM setup failed before IOMMU_VIOMMU_ALLOC");
 		goto fail_all;
 	}
+	/* The VMM may tell its guest about BTM only if the kernel says so. */
+	ok = hw_cap_btm(&m);
+	check("hw-info-btm", ok == expect_kvm,
+	      "IOMMU_GET_HW_INFO out_capabilities BTM_KVM_VMID %s (want %s: %s)",
+	      ok < 0 ? "unreadable" : ok ? "set" : "clear", expect_kvm ? "set" : "clear",
+	      expect_kvm ? "BTM in use, device bound with a VM" : "no BTM in use");
 	read_pins(&p0);
 	read_vsmmus(&v0);
 	if (viommu_alloc(&m, m.parent, &m.viommu)) {
@@ -1106,6 +1132,10 @@ static void test_no_vm(void)
 		vmm_close(&m);
 		return;
 	}
+	r = hw_cap_btm(&m);
+	check("hw-info-no-vm", r == 0,
+	      "device bound without a VM: IOMMU_GET_HW_INFO BTM_KVM_VMID %s (want clear)",
+	      r < 0 ? "unreadable" : r ? "set" : "clear");
 	r = viommu_alloc(&m, m.parent, &id);
 	e = errno;
 	if (expect_kvm)
