@@ -88,7 +88,12 @@ e2e)
 		for m in $(sed '1!G;h;$!d' $OURS/order); do unload $m; done
 	fi
 	if [ -w /sys/kernel/debug/kmemleak ]; then
+		# kmemleak reports an object only if it is 5 s old and unchanged
+		# since the previous scan: scan, wait, scan again.
 		echo scan > /sys/kernel/debug/kmemleak
+		sleep 6
+		echo scan > /sys/kernel/debug/kmemleak
+		say "kmemleak scanned"
 		sed 's/^/KSV: kmemleak: /' /sys/kernel/debug/kmemleak
 	fi
 	;;
@@ -96,9 +101,13 @@ test)
 	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
 	for m in $(cat $OURS/order); do load $m; done
 	# The SMMU driver probes after smmu_v3_btm: its hooks decide CR2.
+	pins() { sed -n 's/^pins: //p' /sys/kernel/debug/kvm_vmid_pin/state; }
+	p0=$(pins)
 	say "BEGIN arm-smmu-v3-test"
 	dmesg -c >/dev/null
 	if modprobe arm-smmu-v3-test; then say "modprobe arm-smmu-v3-test ok"; else say "modprobe arm-smmu-v3-test FAILED"; fi
+	# The SMMU's reset asks KVM whether it can pin; it must not take a VMID.
+	say "kvm_vmid_pin pins taken by the SMMU probe: $(( $(pins) - p0 ))"
 	dmesg | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
 	say "END arm-smmu-v3-test"
 	state
@@ -118,7 +127,12 @@ test)
 		unload $m
 	done
 	if [ -w /sys/kernel/debug/kmemleak ]; then
+		# kmemleak reports an object only if it is 5 s old and unchanged
+		# since the previous scan: scan, wait, scan again.
 		echo scan > /sys/kernel/debug/kmemleak
+		sleep 6
+		echo scan > /sys/kernel/debug/kmemleak
+		say "kmemleak scanned"
 		sed 's/^/KSV: kmemleak: /' /sys/kernel/debug/kmemleak
 	fi
 	;;

@@ -11,7 +11,10 @@
 //!
 //! - [`pin_table`]: the bookkeeping and budget, in `core`-only Rust shared
 //!   with the host tests;
-//! - [`allocator`]: the safe wrapper over the C hooks (the only FFI);
+//! - [`allocator`]: the safe wrapper over KVM's VMID allocator and its
+//!   hooks, the only file that calls into them (module references are taken
+//!   in `common/module_ref.rs`; the test build's VMs and VM references come
+//!   from `common/test_vm.rs` and `common/kvm.rs`);
 //! - [`pins`] and [`ops`]: the ops KVM calls, under KVM's `cpu_vmid_lock`;
 //! - `state` in debugfs: `/sys/kernel/debug/kvm_vmid_pin/state`.
 
@@ -26,6 +29,8 @@ mod allocator;
 #[cfg(ksv_test)]
 #[path = "kvm_vmid_pin/bench.rs"]
 mod bench;
+// VM references: only the test build's C API tests use them.
+#[cfg(ksv_test)]
 #[path = "common/kvm.rs"]
 mod kvm;
 #[path = "common/module_ref.rs"]
@@ -88,7 +93,7 @@ struct Snapshot {
     nr_pinned: usize,
     stats: pin_table::Stats,
     /// `(VMID index, references)` of every pinned index.
-    pinned: KVVec<(usize, u32)>,
+    pinned: KVVec<(u16, u32)>,
 }
 
 impl Snapshot {

@@ -28,6 +28,8 @@ use kernel::{
 mod device;
 #[path = "smmu_v3_btm/hooks.rs"]
 mod hooks;
+// The KUnit tests' VM handles: test builds only.
+#[cfg(all(ksv_test, CONFIG_KUNIT))]
 #[path = "common/kvm.rs"]
 mod kvm;
 #[path = "common/module_ref.rs"]

@@ -167,7 +167,12 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     writeln!(f, "devices: {}", r.bindings.len())?;
     for b in r.bindings.iter() {
         let dev = b.dev.to_str().unwrap_or("?");
-        writeln!(f, "  device {} vm {}", dev, if b.kvm == 0 { "none" } else { "yes" })?;
+        writeln!(
+            f,
+            "  device {} vm {}",
+            dev,
+            if b.kvm == 0 { "none" } else { "yes" }
+        )?;
     }
     writeln!(f, "viommus: {}", r.viommus.len())?;
     for v in r.viommus.iter() {

@@ -11,11 +11,13 @@ use crate::allocator::{
     KvmVmid,
     LockGuard, //
 };
-use crate::pins;
+use crate::pins::{
+    self,
+    OwnedPin, //
+};
 use kernel::{
-    new_spinlock,
+    interrupt::local_interrupt_disable,
     prelude::*,
-    sync::SpinLock,
     time::{
         Instant,
         Monotonic, //
@@ -33,15 +35,13 @@ fn now() -> Instant<Monotonic> {
 /// `kvm_arm_vmid_update()` on a VMID of the current generation, as a vcpu
 /// load does: the lock-free fast path. Returns ns per call.
 pub(crate) fn fast_path() -> Result<u64> {
-    let lock: Pin<KBox<SpinLock<()>>> = KBox::pin_init(new_spinlock!(()), GFP_KERNEL)?;
     let v = KvmVmid::new_unallocated();
-    let _g = lock.lock();
-    // SAFETY: the spinlock disables preemption.
-    unsafe { v.update() };
+    // Interrupts off, hence preemption off, as in `kvm_arch_vcpu_load()`.
+    let irqs_off = local_interrupt_disable();
+    v.update(&irqs_off);
     let t = now();
     for _ in 0..LOADS {
-        // SAFETY: as above.
-        unsafe { v.update() };
+        v.update(&irqs_off);
     }
     Ok(t.elapsed().as_nanos() as u64 / LOADS)
 }
@@ -53,7 +53,8 @@ pub(crate) fn pin_unpin() -> Result<u64> {
     for _ in 0..PINS {
         let mut g = LockGuard::lock();
         pins::get(&mut g, &v)?;
-        pins::put(&mut g, &v);
+        // SAFETY: the `get` just above took this pin for us; we give it up.
+        unsafe { pins::put(&mut g, &v) };
     }
     Ok(t.elapsed().as_nanos() as u64 / PINS)
 }
@@ -61,14 +62,16 @@ pub(crate) fn pin_unpin() -> Result<u64> {
 /// Mean cost of the allocation that rolls the generation over, with
 /// `nr_pins` VMIDs pinned. Returns ns per rollover.
 pub(crate) fn rollover(nr_pins: usize) -> Result<u64> {
-    let mut held = KVVec::with_capacity(nr_pins, GFP_KERNEL)?;
+    let mut vmids = KVVec::with_capacity(nr_pins, GFP_KERNEL)?;
     for _ in 0..nr_pins {
-        held.push(KvmVmid::new_unallocated(), GFP_KERNEL)?;
+        vmids.push(KvmVmid::new_unallocated(), GFP_KERNEL)?;
     }
-    for v in held.iter() {
-        pins::get(&mut LockGuard::lock(), v)?;
+    // Given back when dropped, on every return path.
+    let mut held = KVVec::with_capacity(nr_pins, GFP_KERNEL)?;
+    for v in vmids.iter() {
+        held.push(OwnedPin::take(v)?, GFP_KERNEL)?;
     }
-    let tmp = KvmVmid::new_unallocated();
+    let mut tmp = KvmVmid::new_unallocated();
     let rollovers = |g: &mut LockGuard| pins::table(g).map_or(0, |t| t.stats().rollovers);
     let mut total = 0;
     for _ in 0..ROLLOVERS {
@@ -85,9 +88,7 @@ pub(crate) fn rollover(nr_pins: usize) -> Result<u64> {
             }
         }
     }
-    for v in held.iter() {
-        pins::put(&mut LockGuard::lock(), v);
-    }
+    drop(held);
     Ok(total / ROLLOVERS)
 }
 

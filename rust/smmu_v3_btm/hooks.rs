@@ -185,7 +185,9 @@ pub(crate) unsafe fn viommu_kvm_and_id(
 pub(crate) fn module_refcount() -> i32 {
     // SAFETY: `THIS_MODULE` is this module.
     unsafe {
-        bindings::module_refcount(<crate::SmmuV3Btm as kernel::ModuleMetadata>::THIS_MODULE.as_ptr())
+        bindings::module_refcount(
+            <crate::SmmuV3Btm as kernel::ModuleMetadata>::THIS_MODULE.as_ptr(),
+        )
     }
 }
 

@@ -166,7 +166,11 @@ pub(crate) fn s2_vmid(dev: usize) -> Result<Option<(u16, usize)>> {
     let res =
         Reserved::new().inspect_err(|e| pr_err!("no KVM VMID for a stage-2 domain: {:?}\n", e))?;
     if !policy::vmid_fits(res.value(), bits) {
-        pr_err!("reserved VMID {} does not fit the SMMU's {} bits\n", res.value(), bits);
+        pr_err!(
+            "reserved VMID {} does not fit the SMMU's {} bits\n",
+            res.value(),
+            bits
+        );
         return Err(ERANGE);
     }
     let module = module_ref::ModuleRef::<crate::SmmuV3Btm>::get().ok_or(ENODEV)?;

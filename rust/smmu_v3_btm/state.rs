@@ -113,7 +113,11 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         writeln!(
             f,
             "  cr2_ptm: {}",
-            if s.decision.use_btm { "cleared" } else { "set (upstream)" }
+            if s.decision.use_btm {
+                "cleared"
+            } else {
+                "set (upstream)"
+            }
         )?;
         writeln!(f, "  vmid_bits: {}", s.vmid_bits)?;
         match s.kvm_bits {

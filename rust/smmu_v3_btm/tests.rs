@@ -32,7 +32,12 @@ mod suite {
             (IDR0_S1P | IDR0_BTM | IDR0_HYP, true, true, false),
             (IDR0_S2P | IDR0_BTM, false, false, false),
             (IDR0_S2P | IDR0_BTM | IDR0_HYP, true, false, false),
-            (IDR0_S1P | IDR0_S2P | IDR0_BTM | IDR0_HYP, false, false, true),
+            (
+                IDR0_S1P | IDR0_S2P | IDR0_BTM | IDR0_HYP,
+                false,
+                false,
+                true,
+            ),
         ];
         for (idr0, vhe, errata, want) in table {
             let d = decide(

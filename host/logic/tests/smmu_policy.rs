@@ -46,7 +46,14 @@ const TABLE: &[(u32, bool, bool, u32, Option<u32>, Pinning, Option<NoBtm>)] = &[
 #[test]
 fn decisions_match_the_table() {
     for (i, &(reg, vhe, erratum, smmu_bits, kvm_bits, pinning, want)) in TABLE.iter().enumerate() {
-        let d = decide(Idr0::decode(reg), erratum, vhe, smmu_bits, kvm_bits, pinning);
+        let d = decide(
+            Idr0::decode(reg),
+            erratum,
+            vhe,
+            smmu_bits,
+            kvm_bits,
+            pinning,
+        );
         assert_eq!(d.use_btm, want.is_none(), "row {i}: {d:?}");
         if let Some(why) = want {
             assert_eq!(d.reason, why.reason(), "row {i}");
@@ -69,7 +76,11 @@ fn idr0_fields_by_hand() {
     ];
     for (reg, s1, s2, btm, hyp, bits) in rows {
         let id = Idr0::decode(reg);
-        assert_eq!((id.s1, id.s2, id.btm, id.hyp, id.vmid_bits), (s1, s2, btm, hyp, bits), "{reg:#x}");
+        assert_eq!(
+            (id.s1, id.s2, id.btm, id.hyp, id.vmid_bits),
+            (s1, s2, btm, hyp, bits),
+            "{reg:#x}"
+        );
     }
 }
 

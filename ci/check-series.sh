@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# make check-series: every patch of patches/ builds on its own.
+# Applies the series one patch at a time to a scratch worktree of the
+# pristine source (tag "base"), builds the objects each patch touches in a
+# separate O= directory with the test config, and runs checkpatch --strict
+# on each patch. Prints one ok/FAIL line per patch and a summary.
+set -uo pipefail
+. "$(dirname "$0")/env.sh"
+[ -f "$KBUILD/.config" ] || die "no kernel config: run 'make setup' first"
+"$TOP/ci/apply-patches.sh" >/dev/null || die "patches/ does not apply"
+src=$CACHE/series-src out=$CACHE/build-series
+mkdir -p "$LOGDIR"
+t0=$(date +%s)
+git -C "$KSRC" worktree remove --force "$src" >/dev/null 2>&1 || rm -rf "$src"
+git -C "$KSRC" worktree prune
+git -C "$KSRC" worktree add -q --detach "$src" base || die "git worktree add failed"
+mkdir -p "$out"
+cp "$KBUILD/.config" "$out/.config"
+SMAKE=(make -C "$src" O="$out" ARCH=arm64 LLVM=-19 -j"$(nproc)")
+log "preparing $out (headers, Rust bindings; log: $LOGDIR/series-prepare.log)"
+"${SMAKE[@]}" olddefconfig prepare > "$LOGDIR/series-prepare.log" 2>&1 || die "make prepare failed on the pristine tree"
+ok=0 bad=0
+while read -r p; do
+	f=$TOP/patches/$p
+	git -C "$src" am -q --committer-date-is-author-date "$f" || { echo "  FAIL  $p: does not apply"; bad=$((bad+1)); break; }
+	# The objects to build: every touched .c, plus the Rust bindings when a
+	# header they include changes (rust/bindings/bindings_helper.h, or a
+	# header under include/ or arch/arm64/include/).
+	objs=$(git -C "$src" diff --name-only HEAD~1 HEAD | sed -n 's/\.c$/.o/p' | grep -v '^tools/' | xargs)
+	hdrs=$(git -C "$src" diff --name-only HEAD~1 HEAD | grep -E '\.h$' | xargs)
+	s=$(date +%s) r=0
+	if [ -n "$objs" ]; then
+		"${SMAKE[@]}" $objs > "$LOGDIR/series-$p.log" 2>&1 || r=1
+	fi
+	if [ -n "$hdrs" ] && [ $r = 0 ]; then
+		"${SMAKE[@]}" prepare >> "$LOGDIR/series-$p.log" 2>&1 || r=1
+	fi
+	(cd "$src" && scripts/checkpatch.pl --strict --terse "$f") >> "$LOGDIR/series-$p.log" 2>&1 || r=2
+	if [ $r = 0 ]; then
+		ok=$((ok+1)); echo "  ok    $p builds on its own (${objs:-no .c}; $(( $(date +%s) - s ))s), checkpatch --strict clean"
+	else
+		bad=$((bad+1)); echo "  FAIL  $p: $([ $r = 1 ] && echo build || echo checkpatch) (log: $LOGDIR/series-$p.log)"
+		grep -E 'error|ERROR|WARNING|CHECK' "$LOGDIR/series-$p.log" | head -n 8 | sed 's/^/        /'
+	fi
+done < <(sed -e '/^#/d' -e '/^[[:space:]]*$/d' "$TOP/patches/series" | grep -v '^0000-')
+git -C "$KSRC" worktree remove --force "$src" >/dev/null 2>&1
+log "check-series took $(( $(date +%s) - t0 ))s"
+echo "$ok passed, $bad failed"
+[ $bad = 0 ]
