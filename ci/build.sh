@@ -3,8 +3,11 @@
 # make: build the kernel Image (+ its modules) and our modules, incrementally.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
-[ -f "$KBUILD/.config" ] || die "no kernel config: run 'make setup' first"
+[ -d "$KSRC/.git" ] || die "no kernel source: run 'make setup' first"
+mkdir -p "$LOGDIR"
 "$TOP/ci/apply-patches.sh" >/dev/null
+# Writes this flavor's config if it has none yet (make test-debug right
+# after make setup), else checks it is current.
 "$TOP/ci/config.sh" >/dev/null
 start=$(date +%s)
 log "kernel: Image and modules (log: $LOGDIR/kernel-build.log)"

@@ -75,6 +75,9 @@ if [ ! -x "$BB" ]; then
 	[ -x "$BB" ] || die "busybox-static:arm64 provided no busybox binary"
 fi
 
+"$TOP/ci/check-host-config.sh"
+"$TOP/ci/setup-kmod.sh"
+
 # Kernel source from trixie-backports. Only this one package is downloaded;
 # backports sit at apt priority 100, so nothing else gets upgraded.
 SRC_LIST=/etc/apt/sources.list.d/trixie-backports.sources

@@ -4,6 +4,7 @@
 # Ends with one line "N passed, N failed".
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
+mkdir -p "$LOGDIR"
 PASS=0 FAIL=0
 add() { PASS=$((PASS + $1)); FAIL=$((FAIL + $2)); }
 counts() { local c; c=$(grep '^COUNTS' "$1" | tail -n1); add ${c#COUNTS }; grep -v '^COUNTS' "$1"; }
@@ -52,6 +53,10 @@ boot nvhe cortex-a57 2 test 600 "${SUITES[@]}" btm=in-use e2e=kvm -- ksv.overrid
 boot e2e-nobtm cortex-a57 2 e2e 300 btm=upstream e2e=upstream -- kunit.enable=0 ksv.modules=1
 boot e2e-upstream cortex-a57 2 e2e 300 e2e=upstream -- kunit.enable=0 ksv.modules=0
 boot protected max 2 protected 300 refused=kvm_vmid_pin -- kvm-arm.mode=protected
+
+log "modprobe test: make modules/install/deb, the .deb installed and loaded by modprobe in QEMU"
+"$TOP/ci/modprobe-test.sh" > "$LOGDIR/modprobe-test.txt" 2>&1
+counts "$LOGDIR/modprobe-test.txt"
 
 # The upstream iommufd selftests take ~7 minutes under TCG: rerun them only
 # when something they exercise changed (kernel, iommufd_kvm.ko, the test).

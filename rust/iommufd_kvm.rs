@@ -23,10 +23,10 @@ mod device;
 mod glue;
 #[path = "common/kvm.rs"]
 mod kvm;
-#[path = "common/module_ref.rs"]
-mod module_ref;
 #[path = "iommufd_kvm/ops.rs"]
 mod ops;
+#[path = "common/ops_table.rs"]
+mod ops_table;
 #[path = "iommufd_kvm/registry.rs"]
 mod registry;
 // KUnit tests, which create VMs at load: test builds only (KSV_TEST=m).

@@ -13,7 +13,7 @@
 //!   with the host tests;
 //! - [`allocator`]: the safe wrapper over KVM's VMID allocator and its
 //!   hooks, the only file that calls into them (module references are taken
-//!   in `common/module_ref.rs`; the test build's VMs and VM references come
+//!   in `common/ops_table.rs`; the test build's VMs and VM references come
 //!   from `common/test_vm.rs` and `common/kvm.rs`);
 //! - [`pins`] and [`ops`]: the ops KVM calls, under KVM's `cpu_vmid_lock`;
 //! - `state` in debugfs: `/sys/kernel/debug/kvm_vmid_pin/state`.
@@ -33,10 +33,10 @@ mod bench;
 #[cfg(ksv_test)]
 #[path = "common/kvm.rs"]
 mod kvm;
-#[path = "common/module_ref.rs"]
-mod module_ref;
 #[path = "kvm_vmid_pin/ops.rs"]
 mod ops;
+#[path = "common/ops_table.rs"]
+mod ops_table;
 #[path = "kvm_vmid_pin/pin_table.rs"]
 pub mod pin_table;
 #[path = "kvm_vmid_pin/pins.rs"]
@@ -53,6 +53,7 @@ module! {
     authors: ["kvm-smmu-vmid developers"],
     description: "Pinned KVM VMIDs for SMMUv3 stage 2 with broadcast TLB maintenance",
     license: "GPL",
+    imports_ns: ["KVM_ARM_VMID_PIN"],
 }
 
 // The test build (`KSV_TEST=m`, `--cfg ksv_test`) only.
@@ -63,6 +64,7 @@ module! {
     authors: ["kvm-smmu-vmid developers"],
     description: "Pinned KVM VMIDs for SMMUv3 stage 2 with broadcast TLB maintenance (TEST BUILD)",
     license: "GPL",
+    imports_ns: ["KVM_ARM_VMID_PIN"],
     params: {
         bench: bool {
             default: false,

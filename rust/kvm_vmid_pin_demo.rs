@@ -26,6 +26,7 @@ module! {
     authors: ["kvm-smmu-vmid developers"],
     description: "Demo: pin the VMID of a VM given by file descriptor (make run)",
     license: "GPL",
+    imports_ns: ["KVM_ARM_VMID_PIN"],
     params: {
         vm_fd: i32 {
             default: -1,

@@ -32,10 +32,10 @@ mod hooks;
 #[cfg(all(ksv_test, CONFIG_KUNIT))]
 #[path = "common/kvm.rs"]
 mod kvm;
-#[path = "common/module_ref.rs"]
-mod module_ref;
 #[path = "smmu_v3_btm/ops.rs"]
 mod ops;
+#[path = "common/ops_table.rs"]
+mod ops_table;
 #[path = "smmu_v3_btm/policy.rs"]
 pub mod policy;
 #[path = "smmu_v3_btm/state.rs"]
@@ -52,6 +52,7 @@ module! {
     authors: ["kvm-smmu-vmid developers"],
     description: "SMMUv3 broadcast TLB maintenance with pinned KVM VMIDs",
     license: "GPL",
+    imports_ns: ["KVM_ARM_VMID_PIN", "ARM_SMMU_V3_BTM"],
 }
 
 // The test build (`KSV_TEST=m`, `--cfg ksv_test`) only: QEMU's SMMUv3 has
@@ -63,6 +64,7 @@ module! {
     authors: ["kvm-smmu-vmid developers"],
     description: "SMMUv3 broadcast TLB maintenance with pinned KVM VMIDs (TEST BUILD)",
     license: "GPL",
+    imports_ns: ["KVM_ARM_VMID_PIN", "ARM_SMMU_V3_BTM"],
     params: {
         test_assume_btm: bool {
             default: false,

@@ -23,9 +23,11 @@ pub(crate) struct Registration(());
 
 impl Registration {
     /// Registers `ops`; `EBUSY` if another module did.
-    pub(crate) fn new(ops: &'static bindings::iommufd_kvm_ops) -> Result<Self> {
+    pub(crate) fn new(
+        ops: &'static crate::ops_table::OpsTable<bindings::iommufd_kvm_ops>,
+    ) -> Result<Self> {
         // SAFETY: `ops` is a static table of valid functions.
-        to_result(unsafe { bindings::iommufd_kvm_ops_register(ops) })?;
+        to_result(unsafe { bindings::iommufd_kvm_ops_register(&ops.0) })?;
         // INVARIANT: registered just above.
         Ok(Self(()))
     }

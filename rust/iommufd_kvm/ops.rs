@@ -5,6 +5,7 @@
 //! iommufd calls them in process context, holding its ops rwsem for read.
 
 use crate::glue;
+use crate::ops_table::OpsTable;
 use crate::registry;
 use kernel::{
     bindings,
@@ -12,12 +13,13 @@ use kernel::{
 };
 
 /// The ops table handed to `iommufd_kvm_ops_register()`.
-pub(crate) static OPS: bindings::iommufd_kvm_ops = bindings::iommufd_kvm_ops {
+pub(crate) static OPS: OpsTable<bindings::iommufd_kvm_ops> = OpsTable(bindings::iommufd_kvm_ops {
+    owner: kernel::module::this_module::<crate::IommufdKvm>().as_ptr(),
     bind: Some(bind),
     unbind: Some(unbind),
     viommu_init: Some(viommu_init),
     viommu_destroy: Some(viommu_destroy),
-};
+});
 
 /// `iommufd_kvm_ops::bind`.
 ///

@@ -16,24 +16,20 @@
 //! - A VM that is already being destroyed cannot be attached: `EINVAL`.
 //! - A second bind of the same device, an unbind or destroy of something
 //!   unknown (bound before this module was loaded), are no-ops.
-//! - Every association holds a module reference, so the module cannot be
+//! - iommufd holds a reference on this module (the ops' `owner`) for every
+//!   bound device and every vIOMMU given a VM, so the module cannot be
 //!   unloaded while iommufd objects point at it.
 
 use crate::device;
 use crate::glue;
 use crate::kvm::Kvm;
-use crate::module_ref::ModuleRef;
 use kernel::{bindings, prelude::*, str::CString, sync::aref::ARef};
-
-/// A reference on this module, held by each association.
-type ThisModuleRef = ModuleRef<crate::IommufdKvm>;
 
 /// A device bound to iommufd.
 pub(crate) struct Binding {
     idev: usize,
     dev: CString,
     kvm: usize,
-    _module: ThisModuleRef,
 }
 
 /// A vIOMMU holding a VM.
@@ -42,7 +38,6 @@ pub(crate) struct ViommuVm {
     viommu_id: u32,
     idev: usize,
     kvm: ARef<Kvm>,
-    _module: ThisModuleRef,
 }
 
 /// All associations.
@@ -90,13 +85,11 @@ pub(crate) fn bind(idev: usize, dev: *mut bindings::device, kvm: *mut bindings::
         );
         return Ok(());
     }
-    let module = ThisModuleRef::get().ok_or(ENODEV)?;
     r.bindings.push(
         Binding {
             idev,
             dev,
             kvm: kvm as usize,
-            _module: module,
         },
         GFP_KERNEL,
     )?;
@@ -131,14 +124,12 @@ pub(crate) fn viommu_init(
         pr_warn!("vIOMMU refused: its device's VM is being destroyed\n");
         EINVAL
     })?;
-    let module = ThisModuleRef::get().ok_or(ENODEV)?;
     let raw = vm.as_raw();
     let entry = ViommuVm {
         viommu,
         viommu_id,
         idev,
         kvm: vm,
-        _module: module,
     };
     let mut r = REGISTRY.lock();
     if let Err(e) = r.viommus.push(entry, GFP_KERNEL) {

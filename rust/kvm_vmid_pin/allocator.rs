@@ -10,7 +10,7 @@
 //! are exported to this module only (`patches/0002-*` adds
 //! `kvm_arm_vmid_reserve()`, which other drivers call and which reaches this
 //! module through the same `get` op). The crate's other raw C calls are in
-//! the files shared by path: `common/module_ref.rs` (module references) and,
+//! the files shared by path: `common/ops_table.rs` (the ops table) and,
 //! in test builds only, `common/kvm.rs` (VM references) and
 //! `common/test_vm.rs` (VMs for KUnit); `ops.rs` names `bindings::` types
 //! only, in the signatures of the ops C calls.
@@ -362,12 +362,12 @@ impl Registration {
     /// Installs `table` and registers `ops`; `EBUSY` if another pin module
     /// is registered (the table is then freed, unlocked).
     pub(crate) fn new(
-        ops: &'static bindings::kvm_vmid_pin_ops,
+        ops: &'static crate::ops_table::OpsTable<bindings::kvm_vmid_pin_ops>,
         table: crate::pins::Table,
     ) -> Result<Self> {
         crate::pins::install(&mut LockGuard::lock(), table);
         // SAFETY: `ops` is a static table of valid functions.
-        if let Err(e) = to_result(unsafe { bindings::kvm_arm_vmid_pin_register(ops) }) {
+        if let Err(e) = to_result(unsafe { bindings::kvm_arm_vmid_pin_register(&ops.0) }) {
             // The guard is dropped at the end of the statement: the table
             // is freed after the lock is released.
             let _table = crate::pins::remove(&mut LockGuard::lock());

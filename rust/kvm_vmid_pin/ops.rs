@@ -15,6 +15,7 @@ use crate::allocator::{
     KvmVmid,
     Locked, //
 };
+use crate::ops_table::OpsTable;
 use crate::pins;
 use kernel::{
     bindings,
@@ -22,13 +23,15 @@ use kernel::{
 };
 
 /// The ops table handed to `kvm_arm_vmid_pin_register()`.
-pub(crate) static OPS: bindings::kvm_vmid_pin_ops = bindings::kvm_vmid_pin_ops {
-    get: Some(get),
-    put: Some(put),
-    rollover: Some(rollover),
-    pinned: Some(pinned),
-    budget: Some(budget),
-};
+pub(crate) static OPS: OpsTable<bindings::kvm_vmid_pin_ops> =
+    OpsTable(bindings::kvm_vmid_pin_ops {
+        owner: kernel::module::this_module::<crate::KvmVmidPin>().as_ptr(),
+        get: Some(get),
+        put: Some(put),
+        rollover: Some(rollover),
+        pinned: Some(pinned),
+        budget: Some(budget),
+    });
 
 /// `kvm_vmid_pin_ops::get`: pins `vmid`.
 ///

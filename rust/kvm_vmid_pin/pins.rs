@@ -25,7 +25,6 @@ use crate::allocator::{
     KvmVmid,
     Locked, //
 };
-use crate::module_ref::ModuleRef;
 use crate::pin_table::{
     PinError,
     PinTable,
@@ -102,25 +101,19 @@ impl From<PinError> for Error {
 /// A new pin first moves the VM's VMID to the current generation, which may
 /// allocate one (or roll the generation over).
 ///
-/// Each pin reference holds one reference on this module, given back by
-/// [`put`]. Once the table has taken the pin, nothing can fail.
+/// The C caller holds a reference on this module (the ops' `owner`) for
+/// each pin reference, from a successful get to the put that drops it.
+/// Once the table has taken the pin, nothing can fail.
 pub(crate) fn get(locked: &mut Locked, vmid: &KvmVmid) -> Result<u16> {
     let owner = vmid.owner();
     let t = table_mut(locked).as_mut().ok_or(ENODEV)?;
     if t.owns(owner, vmid.id()) {
-        let module = ModuleRef::<crate::KvmVmidPin>::get().ok_or(ENODEV)?;
-        let idx = t.pin_again(owner, vmid.id()).ok_or(EINVAL)?;
-        // The pin reference owns the module reference from here; `put`
-        // gives it back.
-        core::mem::forget(module);
-        return Ok(idx);
+        return t.pin_again(owner, vmid.id()).ok_or(EINVAL);
     }
     t.may_pin_new().inspect_err(|e| match e {
         PinError::Disabled => pr_warn_once!("pin refused: pinning is disabled (no budget)\n"),
         _ => pr_warn_once!("pin refused: the pin budget is spent\n"),
     })?;
-    // Dropped (given back) on every error below.
-    let module = ModuleRef::<crate::KvmVmidPin>::get().ok_or(ENODEV)?;
     // `refresh` may re-enter this module: the `pinned` and `rollover` ops
     // make their own tokens and reach the table. No reference to the table
     // is alive across it: `t` was derived from `locked`, which `refresh`
@@ -132,9 +125,7 @@ pub(crate) fn get(locked: &mut Locked, vmid: &KvmVmid) -> Result<u16> {
             pr_err!("VMID {:#x} is pinned by another VM\n", id);
         }
     })?;
-    // The pin is taken and `idx` is already a `u16`: nothing can fail from
-    // here. The pin reference owns the module reference; `put` gives it back.
-    core::mem::forget(module);
+    // The pin is taken and `idx` is already a `u16`: nothing can fail.
     Ok(idx)
 }
 
@@ -154,13 +145,7 @@ pub(crate) unsafe fn put(locked: &mut Locked, vmid: &KvmVmid) -> bool {
         return false;
     };
     match t.unpin(vmid.owner(), vmid.id()) {
-        Ok(_) => {
-            // SAFETY: each pin reference holds one module reference, taken
-            // in `get`; `unpin` succeeded, so this one was held, and the
-            // caller gave it up.
-            unsafe { crate::module_ref::put::<crate::KvmVmidPin>() };
-            true
-        }
+        Ok(_) => true,
         Err(_) => {
             pr_warn_once!("put of a VMID that is not pinned (ignored)\n");
             false

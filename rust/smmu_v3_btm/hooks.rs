@@ -24,9 +24,11 @@ pub(crate) struct Registration(());
 
 impl Registration {
     /// Registers `ops`; `EBUSY` if another module did.
-    pub(crate) fn new(ops: &'static bindings::arm_smmu_btm_ops) -> Result<Self> {
+    pub(crate) fn new(
+        ops: &'static crate::ops_table::OpsTable<bindings::arm_smmu_btm_ops>,
+    ) -> Result<Self> {
         // SAFETY: `ops` is a static table of valid functions.
-        to_result(unsafe { bindings::arm_smmu_btm_register(ops) })?;
+        to_result(unsafe { bindings::arm_smmu_btm_register(&ops.0) })?;
         // INVARIANT: registered just above.
         Ok(Self(()))
     }

@@ -10,7 +10,7 @@ use crate::hooks::{
     Reserved,
     VmPin, //
 };
-use crate::module_ref;
+use crate::ops_table::OpsTable;
 use crate::policy::{
     self,
     Idr0, //
@@ -27,14 +27,16 @@ use kernel::{
 };
 
 /// The ops table handed to `arm_smmu_btm_register()`.
-pub(crate) static OPS: bindings::arm_smmu_btm_ops = bindings::arm_smmu_btm_ops {
-    use_btm: Some(use_btm),
-    s2_vmid_get: Some(s2_vmid_get),
-    s2_vmid_put: Some(s2_vmid_put),
-    vsmmu_vmid_get: Some(vsmmu_vmid_get),
-    vsmmu_vmid_put: Some(vsmmu_vmid_put),
-    remove: Some(remove),
-};
+pub(crate) static OPS: OpsTable<bindings::arm_smmu_btm_ops> =
+    OpsTable(bindings::arm_smmu_btm_ops {
+        owner: kernel::module::this_module::<crate::SmmuV3Btm>().as_ptr(),
+        use_btm: Some(use_btm),
+        s2_vmid_get: Some(s2_vmid_get),
+        s2_vmid_put: Some(s2_vmid_put),
+        vsmmu_vmid_get: Some(vsmmu_vmid_get),
+        vsmmu_vmid_put: Some(vsmmu_vmid_put),
+        remove: Some(remove),
+    });
 
 /// TEST ONLY (built with `--cfg ksv_test`, never in production): treat
 /// every SMMU as if `IDR0.BTM` and `IDR0.HYP` were set, so that the
@@ -56,9 +58,9 @@ fn test_override(idr0: u32, btm: bool) -> (u32, bool) {
 
 /// Decides for an SMMU at reset; see [`policy::decide`].
 ///
-/// With BTM in use the SMMU holds a reference on this module until it is
-/// removed: CR2.PTM cannot be set again while it runs, and without this
-/// module its new stage-2 VMIDs would alias KVM's.
+/// With BTM in use the driver holds a reference on this module (the ops'
+/// `owner`) until the SMMU is removed: CR2.PTM cannot be set again while it
+/// runs, and without this module its new stage-2 VMIDs would alias KVM's.
 ///
 /// `test_override` applies the test-only override (see [`test_override`]);
 /// only the driver's call does, never the KUnit tests' fake SMMUs.
@@ -102,16 +104,12 @@ pub(crate) fn decide_smmu(
         u8::from(id.btm),
         if decision.use_btm { "cleared" } else { "set" }
     );
-    let module = if decision.use_btm {
-        let r = module_ref::ModuleRef::<crate::SmmuV3Btm>::get().ok_or(ENODEV)?;
+    if decision.use_btm {
         pr_info!(
             "{}: smmu_v3_btm cannot be unloaded while this SMMU runs with BTM\n",
             name_str
         );
-        Some(r)
-    } else {
-        None
-    };
+    }
     let smmu = Smmu {
         dev: dev as usize,
         name,
@@ -121,7 +119,6 @@ pub(crate) fn decide_smmu(
         vmid_bits,
         kvm_bits: host.kvm_vmid_bits,
         decision,
-        _module: module,
     };
     let old = {
         let mut st = STATE.lock();
@@ -173,17 +170,9 @@ pub(crate) fn s2_vmid(dev: usize) -> Result<Option<(u16, usize)>> {
         );
         return Err(ERANGE);
     }
-    let module = module_ref::ModuleRef::<crate::SmmuV3Btm>::get().ok_or(ENODEV)?;
     let vmid = res.value();
     let key = res.key();
-    st.private.push(
-        Private {
-            smmu: dev,
-            res,
-            _module: module,
-        },
-        GFP_KERNEL,
-    )?;
+    st.private.push(Private { smmu: dev, res }, GFP_KERNEL)?;
     Ok(Some((vmid, key)))
 }
 
@@ -263,7 +252,6 @@ pub(crate) fn vsmmu_vmid(
         );
         return Err(ERANGE);
     }
-    let module = module_ref::ModuleRef::<crate::SmmuV3Btm>::get().ok_or(ENODEV)?;
     let vmid = pin.value();
     let mut st = STATE.lock();
     if let Some(other) = st
@@ -287,7 +275,6 @@ pub(crate) fn vsmmu_vmid(
             viommu_id,
             parent,
             pin,
-            _module: module,
         },
         GFP_KERNEL,
     )?;

@@ -6,7 +6,6 @@ use crate::hooks::{
     Reserved,
     VmPin, //
 };
-use crate::module_ref::ModuleRef;
 use crate::policy::Decision;
 use kernel::{
     prelude::*,
@@ -24,8 +23,6 @@ pub(crate) struct Smmu {
     pub(crate) decision: Decision,
     /// The test-only BTM override was applied (`--cfg ksv_test` builds).
     pub(crate) test_override: bool,
-    /// Held while the SMMU runs with BTM: the module cannot be unloaded.
-    pub(crate) _module: Option<ModuleRef<crate::SmmuV3Btm>>,
 }
 
 /// A vSMMU using its VM's pinned VMID.
@@ -37,14 +34,12 @@ pub(crate) struct Vsmmu {
     /// The stage-2 parent's VMID, which identifies the parent on the SMMU.
     pub(crate) parent: u16,
     pub(crate) pin: VmPin,
-    pub(crate) _module: ModuleRef<crate::SmmuV3Btm>,
 }
 
 /// A private stage-2 domain's VMID, reserved from KVM.
 pub(crate) struct Private {
     pub(crate) smmu: usize,
     pub(crate) res: Reserved,
-    pub(crate) _module: ModuleRef<crate::SmmuV3Btm>,
 }
 
 /// Everything, under one mutex.

@@ -101,22 +101,6 @@ mod suite {
     }
 
     #[test]
-    fn btm_smmu_holds_the_module() -> Result {
-        let refs = hooks::module_refcount();
-        let without = FakeSmmu::reset(FULL & !IDR0_BTM, 16)?;
-        let after_without = hooks::module_refcount();
-        let with = FakeSmmu::reset(FULL, 16)?;
-        let after_with = hooks::module_refcount();
-        drop(with);
-        let after_remove = hooks::module_refcount();
-        drop(without);
-        assert_eq!(after_without, refs);
-        assert_eq!(after_with, refs + 1);
-        assert_eq!(after_remove, refs);
-        Ok(())
-    }
-
-    #[test]
     fn no_btm_takes_nothing_from_kvm() -> Result {
         // An SMMU without BTM, e.g. stage 2 only with 8-bit VMIDs: 300
         // stage-2 domains and a vSMMU with a VM, and KVM is never asked.
