@@ -140,7 +140,8 @@ def main():
                     check(vm == [int(want)], f"e2e ({expect}): DMA {label}: IOTLB tagged with VMID {want}",
                           f"vmids {vm}")
                 label = None
-        check(dma > 0, f"e2e ({expect}): DMAs checked against QEMU's SMMU trace: {dma}")
+        if expect != "reserve":
+            check(dma > 0, f"e2e ({expect}): DMAs checked against QEMU's SMMU trace: {dma}")
 
     for exp in expects:
         kind, _, arg = exp.partition("=")

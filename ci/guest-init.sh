@@ -58,6 +58,7 @@ e2e() {
 	dmesg -c >/dev/null
 	ra=
 	[ "$rollovers" -gt 0 ] && ra="--rollovers $rollovers"
+	[ "$1" = reserve ] && set -- kvm && ra=--reserve-rollover
 	# Kernel messages on the console could cut into the program's lines:
 	# keep them off the console and replay them from dmesg afterwards.
 	dmesg -n 1
@@ -70,6 +71,15 @@ e2e() {
 }
 
 case "$mode" in
+reserve)
+	# A VMID rollover caused by a reservation with no VM alive (booted
+	# with kvm.enable_virt_at_load=0: EL2 is torn down between VMs).
+	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
+	for m in $(cat $OURS/order); do load $m; done
+	if modprobe arm_smmu_v3; then say "modprobe arm_smmu_v3 ok"; else say "modprobe arm_smmu_v3 FAILED"; fi
+	e2e reserve
+	for m in kvm_vmid_pin iommufd_kvm; do unload $m; done
+	;;
 e2e)
 	# Upstream behaviour, for comparison: without our modules, or with them
 	# but without the test-only BTM override (QEMU's SMMU has no BTM).

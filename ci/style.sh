@@ -42,7 +42,7 @@ res $r "production build: no test parameters${bad_parms:+ (found:$bad_parms)}, n
 r=1; modinfo -F parm "$CACHE/modules-clippy-test$SUFFIX/rust/smmu_v3_btm.ko" | grep -q test_assume_btm && r=0
 res $r "test build: smmu_v3_btm has the test_assume_btm override (the check above can fail)"
 
-pats=$(ls "$TOP"/patches/*.patch 2>/dev/null)
+pats=$(ls "$TOP"/patches/*.patch 2>/dev/null | grep -v '/0000-cover-letter.patch$')
 if [ -n "$pats" ]; then
 	# From the kernel tree: run inside our git tree, checkpatch reviews the
 	# .patch files themselves as changed files.

@@ -48,6 +48,9 @@ SUITES=(kvm_vmid_pin=kvm_vmid_pin iommufd_kvm=iommufd_kvm smmu_v3_btm=smmu_v3_bt
 # 8-bit KVM VMIDs, so it also forces real rollovers under a live vIOMMU.
 boot vhe max 4 test 600 "${SUITES[@]}" btm=in-use e2e=kvm -- ksv.override=1
 boot nvhe cortex-a57 2 test 600 "${SUITES[@]}" btm=in-use e2e=kvm -- ksv.override=1 ksv.rollovers=3
+# A rollover caused by a device's VMID reservation while no VM exists and
+# EL2 is torn down (nVHE, kvm.enable_virt_at_load=0): no WARN, no crash.
+boot virt-off cortex-a57 2 reserve 300 e2e=reserve -- kunit.enable=0 ksv.override=1 kvm.enable_virt_at_load=0
 # Upstream behaviour for comparison: our modules without the override
 # (no BTM, so nothing changes), and no modules at all.
 boot e2e-nobtm cortex-a57 2 e2e 300 btm=upstream e2e=upstream -- kunit.enable=0 ksv.modules=1

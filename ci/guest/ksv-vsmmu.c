@@ -927,7 +927,7 @@ static const char *expect_str(int vmid)
 /* ---------------------------------------------------------------- */
 /* The tests */
 
-static int rollovers_wanted;
+static int rollovers_wanted, reserve_only;
 
 /* Checks vmid, dma-s2, rollover, unmap-faults, vm-closed-first. */
 static void test_main(void)
@@ -1300,6 +1300,52 @@ static void test_killed_vmm(void)
 	      ready ? "set up and did a DMA" : "FAILED to set up", s0, s1, now_s() - t0, s2);
 }
 
+/*
+ * A VMID rollover outside vCPU context, with no VM alive: VMs run and go
+ * (filling the generation with stale VMIDs), then stage-2 nest parents,
+ * which under BTM reserve VMIDs from KVM, until a reservation rolls the
+ * generation over. With kvm.enable_virt_at_load=0 on nVHE, EL2 is torn
+ * down once the last VM is gone; the rollover must not call into it (the
+ * boot check fails on any WARN).
+ */
+static void test_reserve_rollover(void)
+{
+	static uint32_t ids[300];
+	struct pins p0, p1;
+	struct vmm m;
+	int n = 0, vms = 0;
+
+	for (; vms < 120; vms++) {
+		struct vm t;
+
+		if (vm_open(&t, 0, 0x10000) || vm_run(&t)) {
+			check("reserve-rollover", 0, "VM %d failed", vms);
+			return;
+		}
+		vm_close(&t);
+		vm_free_mem(&t);
+	}
+	if (vmm_base(&m, 0)) {
+		check("reserve-rollover", 0, "setup failed");
+		vmm_close(&m);
+		return;
+	}
+	read_pins(&p0);
+	p1 = p0;
+	while (n < (int)(sizeof(ids) / sizeof(ids[0])) && p1.rollovers == p0.rollovers) {
+		if (parent_alloc(&m, &ids[n]))
+			break;
+		n++;
+		read_pins(&p1);
+	}
+	check("reserve-rollover", p1.rollovers > p0.rollovers,
+	      "%d VMs ran and closed, then %d nest parents reserved VMIDs with no VM alive: rollovers %ld -> %ld",
+	      vms, n, p0.rollovers, p1.rollovers);
+	while (n > 0)
+		destroy(&m, ids[--n], "nest parent");
+	vmm_close(&m);
+}
+
 static void usage(void)
 {
 	say("usage: ksv-vsmmu --expect kvm|upstream [--rollovers N]\n");
@@ -1322,6 +1368,8 @@ int main(int argc, char **argv)
 			expect_set = 1;
 		} else if (!strcmp(argv[i], "--rollovers") && i + 1 < argc) {
 			rollovers_wanted = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--reserve-rollover")) {
+			reserve_only = 1;
 		} else {
 			usage();
 		}
@@ -1348,6 +1396,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	canwbs();
+	if (reserve_only) {
+		test_reserve_rollover();
+		say("summary: %d check(s) failed\n", failures);
+		say("DONE\n");
+		return failures ? 1 : 0;
+	}
 
 	/*
 	 * A few VMs first: KVM hands out VMIDs from 1 up, and the SMMU's own
