@@ -29,49 +29,74 @@ if ! "$TOP/ci/initramfs.sh"; then
 	exit 1
 fi
 
-boot() { # name cpu smp mode timeout expects... -- extra cmdline
+# Boots run two or more at a time: much of a TCG boot's time is the guest
+# waiting (timers, DMA), so 2 cores take them in about half the time. Each
+# boot writes its own console log; results are checked and printed in a
+# fixed order.
+declare -A PIDS EXPS STARTS
+start() { # name cpu smp mode timeout expects... -- extra cmdline
 	local name=$1 cpu=$2 smp=$3 mode=$4 tmo=$5; shift 5
 	local exp=() extra=()
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do exp+=("$1"); shift; done
 	[ $# -gt 0 ] && shift && extra=("$@")
 	log "boot $name: -cpu $cpu -smp $smp ${extra[*]:-}"
-	local s=$(date +%s)
-	"$TOP/ci/qemu.sh" "$name" "$cpu" "$smp" "$mode" "$tmo" "${extra[@]}" || true
-	python3 "$TOP/ci/check_boot.py" "$KSRC" "$LOGDIR/boot-$name.log" "$mode" "${exp[@]}" > "$LOGDIR/check-$name.txt"
-	counts "$LOGDIR/check-$name.txt"
-	echo "  ($(( $(date +%s) - s ))s, console: $LOGDIR/boot-$name.log)"
+	EXPS[$name]="$mode ${exp[*]}"
+	STARTS[$name]=$(date +%s)
+	"$TOP/ci/qemu.sh" "$name" "$cpu" "$smp" "$mode" "$tmo" "${extra[@]}" > "$LOGDIR/qemu-$name.txt" 2>&1 &
+	PIDS[$name]=$!
 }
+finish() { # name
+	local name=$1
+	wait "${PIDS[$name]}" || cat "$LOGDIR/qemu-$name.txt"
+	log "boot $name: results"
+	# shellcheck disable=SC2086 # EXPS holds words without spaces
+	python3 "$TOP/ci/check_boot.py" "$KSRC" "$LOGDIR/boot-$name.log" ${EXPS[$name]} > "$LOGDIR/check-$name.txt"
+	counts "$LOGDIR/check-$name.txt"
+	echo "  ($(( $(date +%s) - STARTS[$name] ))s, console: $LOGDIR/boot-$name.log)"
+}
+
+# The upstream iommufd selftests take ~3 minutes under TCG: rerun them only
+# when something they exercise changed (kernel, iommufd_kvm.ko, the test).
+key=$(cat "$KBUILD/arch/arm64/boot/Image" "$MODOUT/rust/iommufd_kvm.ko" \
+	"$CACHE/selftests$SUFFIX/iommufd" "$TOP/ci/guest-init.sh" "$TOP/ci/check_boot.py" | sha256sum | cut -c1-16)
+selftests=
+if [ -z "$FLAVOR" ] && [ ! -f "$LOGDIR/check-iommufd.$key.txt" ]; then
+	selftests=1
+	start iommufd max 2 iommufd 1500 selftest=233
+fi
+
 SUITES=(kvm_vmid_pin=kvm_vmid_pin iommufd_kvm=iommufd_kvm smmu_v3_btm=smmu_v3_btm
 	arm-smmu-v3-test=arm-smmu-v3-kunit-test)
 # The test boots run the BTM-in-use path under the test-only override
 # (QEMU's SMMUv3 has no BTM) and the end-to-end vSMMU test on it; nVHE has
 # 8-bit KVM VMIDs, so it also forces real rollovers under a live vIOMMU.
-boot vhe max 4 test 600 "${SUITES[@]}" btm=in-use e2e=kvm -- ksv.override=1
-boot nvhe cortex-a57 2 test 600 "${SUITES[@]}" btm=in-use e2e=kvm -- ksv.override=1 ksv.rollovers=3
+start vhe max 4 test 600 "${SUITES[@]}" btm=in-use e2e=kvm -- ksv.override=1
+start nvhe cortex-a57 2 test 600 "${SUITES[@]}" btm=in-use e2e=kvm -- ksv.override=1 ksv.rollovers=3
+finish vhe
+finish nvhe
 # A rollover caused by a device's VMID reservation while no VM exists and
 # EL2 is torn down (nVHE, kvm.enable_virt_at_load=0): no WARN, no crash.
-boot virt-off cortex-a57 2 reserve 300 e2e=reserve -- kunit.enable=0 ksv.override=1 kvm.enable_virt_at_load=0
+start virt-off cortex-a57 2 reserve 300 e2e=reserve -- kunit.enable=0 ksv.override=1 kvm.enable_virt_at_load=0
 # Upstream behaviour for comparison: our modules without the override
 # (no BTM, so nothing changes), and no modules at all.
-boot e2e-nobtm cortex-a57 2 e2e 300 btm=upstream e2e=upstream -- kunit.enable=0 ksv.modules=1
-boot e2e-upstream cortex-a57 2 e2e 300 e2e=upstream -- kunit.enable=0 ksv.modules=0
-boot protected max 2 protected 300 refused=kvm_vmid_pin -- kvm-arm.mode=protected
-
+start e2e-nobtm cortex-a57 2 e2e 300 btm=upstream e2e=upstream -- kunit.enable=0 ksv.modules=1
+start e2e-upstream cortex-a57 2 e2e 300 e2e=upstream -- kunit.enable=0 ksv.modules=0
+start protected max 2 protected 300 refused=kvm_vmid_pin -- kvm-arm.mode=protected
 log "modprobe test: make modules/install/deb, the .deb installed and loaded by modprobe in QEMU"
-"$TOP/ci/modprobe-test.sh" > "$LOGDIR/modprobe-test.txt" 2>&1
+"$TOP/ci/modprobe-test.sh" > "$LOGDIR/modprobe-test.txt" 2>&1 &
+modprobe_pid=$!
+for b in virt-off e2e-nobtm e2e-upstream protected; do finish $b; done
+wait $modprobe_pid
+log "modprobe test: results"
 counts "$LOGDIR/modprobe-test.txt"
 
-# The upstream iommufd selftests take ~7 minutes under TCG: rerun them only
-# when something they exercise changed (kernel, iommufd_kvm.ko, the test).
-key=$(cat "$KBUILD/arch/arm64/boot/Image" "$MODOUT/rust/iommufd_kvm.ko" \
-	"$CACHE/selftests$SUFFIX/iommufd" "$TOP/ci/guest-init.sh" "$TOP/ci/check_boot.py" | sha256sum | cut -c1-16)
 if [ -n "$FLAVOR" ]; then
 	log "iommufd selftests: run by plain make test only"
-elif [ -f "$LOGDIR/check-iommufd.$key.txt" ]; then
+elif [ -z "$selftests" ]; then
 	log "iommufd selftests: unchanged inputs ($key), result of the last run:"
 	counts "$LOGDIR/check-iommufd.$key.txt"
 else
-	boot iommufd max 2 iommufd 1500 selftest=233
+	finish iommufd
 	# Cache a passing result only: a failure is retried next time.
 	grep -q '^COUNTS [0-9]* 0$' "$LOGDIR/check-iommufd.txt" &&
 		cp "$LOGDIR/check-iommufd.txt" "$LOGDIR/check-iommufd.$key.txt"
