@@ -42,7 +42,7 @@ production_checks() { # MO tag
 	chk "$tag: no test-only parameter (smmu_v3_btm test_assume_btm, kvm_vmid_pin bench)" \
 		bash -c "! modinfo -F parm '$mo/rust/smmu_v3_btm.ko' '$mo/rust/kvm_vmid_pin.ko' | grep -e test_assume_btm -e '^bench'"
 	chk "$tag: no test-only module (kvm_vmid_pin_demo, ksv_canwbs)" \
-		bash -c "! ls '$mo/rust/kvm_vmid_pin_demo.ko' '$mo/kunit/helpers/ksv_canwbs.ko'"
+		bash -c "for f in '$mo/kunit/helpers/kvm_vmid_pin_demo.ko' '$mo/kunit/helpers/ksv_canwbs.ko' '$mo/rust/kvm_vmid_pin_demo.ko'; do [ ! -e \$f ] || exit 1; done"
 }
 
 host_tree() {

@@ -7,7 +7,7 @@ set -uo pipefail
 ok=0 bad=0
 res() { if [ "$1" = 0 ]; then ok=$((ok+1)); echo "  ok    $2"; else bad=$((bad+1)); echo "  FAIL  $2"; fi; }
 
-files=$(find "$TOP/rust" -name '*.rs')
+files=$(find "$TOP/rust" "$TOP/kunit" -name '*.rs')
 rustfmt --edition 2021 --config-path "$KSRC/.rustfmt.toml" --check $files > "$LOGDIR/rustfmt.log" 2>&1
 r=$?; [ $r = 0 ] || head -n 40 "$LOGDIR/rustfmt.log"
 res $r "rustfmt --check (kernel .rustfmt.toml)"

@@ -19,8 +19,8 @@ use kernel::{
 
 #[path = "common/device.rs"]
 mod device;
-#[path = "iommufd_kvm/glue.rs"]
-mod glue;
+#[path = "iommufd_kvm/ffi.rs"]
+mod ffi;
 #[path = "common/kvm.rs"]
 mod kvm;
 #[path = "iommufd_kvm/ops.rs"]
@@ -47,7 +47,7 @@ module! {
 ///
 /// Fields drop in order: the ops are unregistered first.
 struct IommufdKvm {
-    _ops: glue::Registration,
+    _ops: ffi::Registration,
     _records: registry::Records,
     _view: Pin<KBox<debugfs::File<View>>>,
     _dir: debugfs::Dir,
@@ -75,7 +75,7 @@ impl kernel::Module for IommufdKvm {
         let dir = debugfs::Dir::new(c"iommufd_kvm");
         let view = KBox::pin_init(dir.read_only_file(c"associations", View), GFP_KERNEL)?;
         // Last: nothing after it can fail, and dropping it unregisters.
-        let ops = glue::Registration::new(&ops::OPS)
+        let ops = ffi::Registration::new(&ops::OPS)
             .inspect_err(|_| pr_err!("iommufd already has KVM ops\n"))?;
         pr_info!("iommufd: vIOMMUs now hold their device's KVM VM\n");
         Ok(Self {

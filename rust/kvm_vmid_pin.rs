@@ -11,7 +11,7 @@
 //!
 //! - [`pin_table`]: the bookkeeping and budget, in `core`-only Rust shared
 //!   with the host tests;
-//! - [`allocator`]: the safe wrapper over KVM's VMID allocator and its
+//! - [`ffi`]: the safe wrapper over KVM's VMID allocator and its
 //!   hooks, the only file that calls into them (module references are taken
 //!   in `common/ops_table.rs`; the test build's VMs and VM references come
 //!   from `common/test_vm.rs` and `common/kvm.rs`);
@@ -23,8 +23,8 @@ use kernel::{
     prelude::*, //
 };
 
-#[path = "kvm_vmid_pin/allocator.rs"]
-mod allocator;
+#[path = "kvm_vmid_pin/ffi.rs"]
+mod ffi;
 // make bench only (KSV_TEST=m builds).
 #[cfg(ksv_test)]
 #[path = "kvm_vmid_pin/bench.rs"]
@@ -77,7 +77,7 @@ module! {
 ///
 /// Fields drop in order: the ops are unregistered first.
 struct KvmVmidPin {
-    _ops: allocator::Registration,
+    _ops: ffi::Registration,
     _state: Pin<KBox<debugfs::File<StateView>>>,
     _dir: debugfs::Dir,
     #[cfg(all(ksv_test, CONFIG_KUNIT))]
@@ -108,7 +108,7 @@ impl Snapshot {
         let mut cap = 0;
         loop {
             let mut pinned = KVVec::with_capacity(cap, GFP_KERNEL)?;
-            let mut guard = allocator::LockGuard::lock();
+            let mut guard = ffi::LockGuard::lock();
             let Some(t) = pins::table(&mut guard) else {
                 return Ok(None);
             };
@@ -133,7 +133,7 @@ impl Snapshot {
 
 impl core::fmt::Debug for StateView {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let host = allocator::Host::query();
+        let host = ffi::Host::query();
         let snap = match Snapshot::take() {
             Ok(Some(snap)) => snap,
             Ok(None) => return writeln!(f, "not initialised"),
@@ -162,7 +162,7 @@ impl core::fmt::Debug for StateView {
 
 impl kernel::Module for KvmVmidPin {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let host = allocator::Host::query();
+        let host = ffi::Host::query();
         if !host.initialised {
             pr_err!("KVM is not initialised (kernel not booted at EL2?): nothing to pin\n");
             return Err(ENODEV);
@@ -197,7 +197,7 @@ impl kernel::Module for KvmVmidPin {
             None
         };
         // From here on an early return drops `ops`, which unregisters.
-        let ops = allocator::Registration::new(&ops::OPS, table)
+        let ops = ffi::Registration::new(&ops::OPS, table)
             .inspect_err(|_| pr_err!("another VMID pin module is registered\n"))?;
         pr_info!(
             "KVM {} mode, {}-bit VMIDs, {} CPUs: pin budget {}\n",

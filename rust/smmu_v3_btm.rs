@@ -26,8 +26,8 @@ use kernel::{
 
 #[path = "common/device.rs"]
 mod device;
-#[path = "smmu_v3_btm/hooks.rs"]
-mod hooks;
+#[path = "smmu_v3_btm/ffi.rs"]
+mod ffi;
 // The KUnit tests' VM handles: test builds only.
 #[cfg(all(ksv_test, CONFIG_KUNIT))]
 #[path = "common/kvm.rs"]
@@ -77,7 +77,7 @@ module! {
 ///
 /// Fields drop in order: the hooks are unregistered first.
 struct SmmuV3Btm {
-    _hooks: hooks::Registration,
+    _hooks: ffi::Registration,
     _state: state::Records,
     _view: Pin<KBox<debugfs::File<View>>>,
     _dir: debugfs::Dir,
@@ -105,9 +105,9 @@ impl kernel::Module for SmmuV3Btm {
         let dir = debugfs::Dir::new(c"smmu_v3_btm");
         let view = KBox::pin_init(dir.read_only_file(c"state", View), GFP_KERNEL)?;
         // Last: nothing after it can fail, and dropping it unregisters.
-        let hooks = hooks::Registration::new(&ops::OPS)
+        let hooks = ffi::Registration::new(&ops::OPS)
             .inspect_err(|_| pr_err!("the SMMUv3 hooks are taken\n"))?;
-        if hooks::smmu_driver_loaded() {
+        if ffi::smmu_driver_loaded() {
             pr_info!("arm_smmu_v3 already probed: BTM and KVM VMIDs apply from its next probe, nothing changes live\n");
         } else {
             pr_info!("hooks registered: SMMUs probed from now on use BTM where it is safe\n");

@@ -4,7 +4,7 @@
 //!
 //! iommufd calls them in process context, holding its ops rwsem for read.
 
-use crate::glue;
+use crate::ffi;
 use crate::ops_table::OpsTable;
 use crate::registry;
 use kernel::{
@@ -58,11 +58,11 @@ pub(crate) unsafe extern "C" fn viommu_init(
     kvm: *mut bindings::kvm,
 ) -> c_int {
     // SAFETY: iommufd is initialising `viommu`.
-    let id = unsafe { glue::viommu_id(viommu) };
+    let id = unsafe { ffi::viommu_id(viommu) };
     match registry::viommu_init(viommu as usize, id, idev as usize, kvm) {
         Ok(vm) => {
             // SAFETY: iommufd is initialising `viommu`.
-            unsafe { glue::set_viommu_kvm(viommu, vm) };
+            unsafe { ffi::set_viommu_kvm(viommu, vm) };
             0
         }
         Err(e) => e.to_errno(),
@@ -76,6 +76,6 @@ pub(crate) unsafe extern "C" fn viommu_init(
 /// Called by `iommufd_viommu_destroy()`, after the driver's destroy.
 pub(crate) unsafe extern "C" fn viommu_destroy(viommu: *mut bindings::iommufd_viommu) {
     // SAFETY: iommufd is destroying `viommu`.
-    unsafe { glue::set_viommu_kvm(viommu, core::ptr::null_mut()) };
+    unsafe { ffi::set_viommu_kvm(viommu, core::ptr::null_mut()) };
     registry::viommu_destroy(viommu as usize);
 }

@@ -21,7 +21,7 @@
 //!   unloaded while iommufd objects point at it.
 
 use crate::device;
-use crate::glue;
+use crate::ffi;
 use crate::kvm::Kvm;
 use kernel::{bindings, prelude::*, str::CString, sync::aref::ARef};
 
@@ -177,7 +177,7 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
             v.kvm.users()
         )?;
     }
-    writeln!(f, "module_refs: {}", glue::module_refcount())
+    writeln!(f, "module_refs: {}", ffi::module_refcount())
 }
 
 /// Number of vIOMMUs holding a VM.

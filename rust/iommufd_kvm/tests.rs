@@ -12,7 +12,7 @@ pub(crate) mod test_vm;
 mod suite {
     use super::test_vm::TestVm;
     use crate::{
-        glue,
+        ffi,
         ops,
         registry, //
     };
@@ -71,14 +71,14 @@ mod suite {
     #[test]
     fn no_vm_known_means_viommu_has_none() -> Result {
         let f = Fakes::new()?;
-        let refs = glue::module_refcount();
+        let refs = ffi::module_refcount();
         f.bind(null_mut());
         assert_eq!(f.viommu_init(null_mut()), 0);
         assert!(f.viommu_kvm().is_null());
         assert_eq!(registry::nr_viommus(), 0);
         f.viommu_destroy();
         f.unbind();
-        assert_eq!(glue::module_refcount(), refs);
+        assert_eq!(ffi::module_refcount(), refs);
         Ok(())
     }
 
@@ -126,18 +126,18 @@ mod suite {
     #[test]
     fn repeated_and_unknown_calls_are_no_ops() -> Result {
         let f = Fakes::new()?;
-        let refs = glue::module_refcount();
+        let refs = ffi::module_refcount();
         let bound = registry::nr_bindings();
         f.bind(null_mut());
         f.bind(null_mut());
         assert_eq!(registry::nr_bindings(), bound + 1);
         // The ops take no module reference: iommufd holds their owner.
-        assert_eq!(glue::module_refcount(), refs);
+        assert_eq!(ffi::module_refcount(), refs);
         f.unbind();
         f.unbind();
         f.viommu_destroy();
         assert_eq!(registry::nr_bindings(), bound);
-        assert_eq!(glue::module_refcount(), refs);
+        assert_eq!(ffi::module_refcount(), refs);
         Ok(())
     }
 }

@@ -7,7 +7,7 @@
 //! deterministic instruction count. The fast path is measured before the
 //! ops are registered (exactly the unloaded module's allocator) and after.
 
-use crate::allocator::{
+use crate::ffi::{
     KvmVmid,
     LockGuard, //
 };

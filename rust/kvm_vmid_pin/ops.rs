@@ -6,11 +6,11 @@
 //! spinlock) held and interrupts off. `get`, `put` and `budget` are called
 //! by the frame that took the lock, with no token of ours alive; `rollover`
 //! and `pinned` are called from `new_vmid()`, which also runs inside our own
-//! [`Locked::refresh`] (from `get`, or from a test's [`allocator::LockGuard`])
+//! [`Locked::refresh`] (from `get`, or from a test's [`ffi::LockGuard`])
 //! while the outer token is mutably borrowed. That is what makes each op's
 //! [`Locked::assume_held`] sound: see the re-entrancy rule of [`Locked`].
 
-use crate::allocator::{
+use crate::ffi::{
     self,
     KvmVmid,
     Locked, //
@@ -94,7 +94,7 @@ unsafe extern "C" fn rollover(map: *mut usize) {
     // SAFETY: `map` is `vmid_map`, sized for `bits`, the width of the
     // allocator (the table was built for it), and the lock is held until
     // this op returns.
-    let map = unsafe { allocator::vmid_map(map, bits) };
+    let map = unsafe { ffi::vmid_map(map, bits) };
     pins::rollover(&mut locked, map);
 }
 

@@ -21,7 +21,7 @@
 //! ([`table`]), so pins are only taken and dropped by [`get`] and [`put`],
 //! together with their module references.
 
-use crate::allocator::{
+use crate::ffi::{
     KvmVmid,
     Locked, //
 };
@@ -172,7 +172,7 @@ pub(crate) fn keep_on_refresh(locked: &mut Locked, vmid: &KvmVmid) -> bool {
 /// Test builds only (KUnit tests and benchmarks). The pin borrows the VMID,
 /// which keeps it at its address (the pin's owner) while pinned. Dropping
 /// it takes `cpu_vmid_lock`: never drop one while holding a
-/// [`LockGuard`](crate::allocator::LockGuard).
+/// [`LockGuard`](crate::ffi::LockGuard).
 ///
 /// # Invariants
 ///
@@ -189,7 +189,7 @@ pub(crate) struct OwnedPin<'a> {
 impl<'a> OwnedPin<'a> {
     /// Pins `vmid`, taking and releasing `cpu_vmid_lock`.
     pub(crate) fn take(vmid: &'a KvmVmid) -> Result<Self> {
-        Self::take_locked(&mut crate::allocator::LockGuard::lock(), vmid)
+        Self::take_locked(&mut crate::ffi::LockGuard::lock(), vmid)
     }
 
     /// Pins `vmid` under a lock the caller holds, to pin many at once.
@@ -209,7 +209,7 @@ impl<'a> OwnedPin<'a> {
 
     /// Gives the pin back now; whether the table had it, which it must.
     pub(crate) fn release(self) -> bool {
-        self.release_locked(&mut crate::allocator::LockGuard::lock())
+        self.release_locked(&mut crate::ffi::LockGuard::lock())
     }
 
     /// Gives the pin back under a lock the caller holds, to release many at
@@ -227,6 +227,6 @@ impl Drop for OwnedPin<'_> {
     fn drop(&mut self) {
         // SAFETY: by the type invariant we own this pin reference, given up
         // here.
-        unsafe { put(&mut crate::allocator::LockGuard::lock(), self.vmid) };
+        unsafe { put(&mut crate::ffi::LockGuard::lock(), self.vmid) };
     }
 }

@@ -17,8 +17,8 @@
 //! the machine.
 //!
 //! [`OwnedPin`]: crate::pins::OwnedPin
-//! [`VmPin`]: crate::allocator::VmPin
-//! [`LockGuard`]: crate::allocator::LockGuard
+//! [`VmPin`]: crate::ffi::VmPin
+//! [`LockGuard`]: crate::ffi::LockGuard
 
 #[path = "../common/test_vm.rs"]
 pub(crate) mod test_vm;
@@ -26,7 +26,7 @@ pub(crate) mod test_vm;
 #[kernel::macros::kunit_tests(kvm_vmid_pin)]
 mod suite {
     use super::test_vm::TestVm;
-    use crate::allocator::{
+    use crate::ffi::{
         pinned_vmid_put,
         KvmVmid,
         LockGuard,
@@ -314,7 +314,7 @@ mod suite {
 
     /// A new pin whose allocation starts a new generation: the `rollover` op
     /// runs inside the `get` op, under the same lock acquisition, with its
-    /// own token (the re-entrancy `allocator::Locked` documents).
+    /// own token (the re-entrancy `ffi::Locked` documents).
     #[test]
     fn rollover_nested_in_a_pin() -> Result {
         let a = KvmVmid::new_unallocated();

@@ -5,7 +5,7 @@
 //! rwsem for read.
 
 use crate::device;
-use crate::hooks::{
+use crate::ffi::{
     self,
     Reserved,
     VmPin, //
@@ -77,7 +77,7 @@ pub(crate) fn decide_smmu(
         (idr0_read, btm_read)
     };
     let id = Idr0::decode(idr0);
-    let host = hooks::Host::query();
+    let host = ffi::Host::query();
     let decision = policy::decide(
         id,
         id.btm && !btm,
@@ -292,7 +292,7 @@ pub(crate) unsafe extern "C" fn vsmmu_vmid_get(
     s2_vmid: u16,
 ) -> c_int {
     // SAFETY: `viommu` is being initialised, per the caller.
-    let (kvm, id) = unsafe { hooks::viommu_kvm_and_id(viommu) };
+    let (kvm, id) = unsafe { ffi::viommu_kvm_and_id(viommu) };
     match vsmmu_vmid(dev as usize, viommu as usize, id, kvm, s2_vmid) {
         Ok(v) => c_int::from(v),
         Err(e) => e.to_errno(),

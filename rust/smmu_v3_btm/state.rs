@@ -2,7 +2,7 @@
 
 //! Per-SMMU decisions and the VMIDs this module gave out.
 
-use crate::hooks::{
+use crate::ffi::{
     Reserved,
     VmPin, //
 };

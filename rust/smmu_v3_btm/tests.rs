@@ -10,7 +10,7 @@ pub(crate) mod test_vm;
 mod suite {
     use super::test_vm::TestVm;
     use crate::{
-        hooks,
+        ffi,
         ops,
         policy::*, //
     };
@@ -89,7 +89,7 @@ mod suite {
 
     #[test]
     fn reset_uses_btm_only_with_btm() -> Result {
-        let kvm_bits = hooks::Host::query().kvm_vmid_bits.ok_or(ENODEV)?;
+        let kvm_bits = ffi::Host::query().kvm_vmid_bits.ok_or(ENODEV)?;
         let with = FakeSmmu::reset(FULL, 16)?;
         assert!(with.btm);
         let without = FakeSmmu::reset(FULL & !IDR0_BTM, 16)?;
@@ -116,12 +116,12 @@ mod suite {
         let users = kvm.users();
         let v = ops::vsmmu_vmid(smmu.key(), 10, 10, kvm.as_raw(), 1)?;
         let users_after = kvm.users();
-        let refs = hooks::module_refcount();
+        let refs = ffi::module_refcount();
         drop(smmu);
         assert_eq!(from_kvm, 0);
         assert_eq!(v, 0);
         assert_eq!(users_after, users);
-        assert_eq!(hooks::module_refcount(), refs);
+        assert_eq!(ffi::module_refcount(), refs);
         Ok(())
     }
 
@@ -161,7 +161,7 @@ mod suite {
         // SAFETY: the VM is alive (we hold `kvm`).
         let id =
             unsafe { bindings::atomic64_read(&raw const (*kvm.as_raw()).arch.mmu.vmid.id) } as u64;
-        let bits = hooks::Host::query().kvm_vmid_bits.ok_or(ENODEV)?;
+        let bits = ffi::Host::query().kvm_vmid_bits.ok_or(ENODEV)?;
         assert_eq!(id & ((1 << bits) - 1), u64::from(v));
         // The pin holds the VM, also once the VMM closed it.
         assert_eq!(kvm.users(), users + 1);
@@ -192,7 +192,7 @@ mod suite {
 
     #[test]
     fn narrow_smmu_keeps_upstream_vmids() -> Result {
-        let kvm_bits = hooks::Host::query().kvm_vmid_bits.ok_or(ENODEV)?;
+        let kvm_bits = ffi::Host::query().kvm_vmid_bits.ok_or(ENODEV)?;
         let narrow = FakeSmmu::reset(FULL & !IDR0_VMID16, 8)?;
         let vm = TestVm::take()?;
         let kvm = vm.kvm();

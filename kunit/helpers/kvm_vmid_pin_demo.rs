@@ -15,7 +15,7 @@ use kernel::{
     sync::aref::ARef, //
 };
 
-#[path = "common/kvm.rs"]
+#[path = "../../rust/common/kvm.rs"]
 mod kvm;
 
 use kvm::Kvm;
