@@ -99,11 +99,6 @@ impl Reserved {
     pub(crate) fn value(&self) -> u16 {
         self.value
     }
-
-    /// A non-zero key unique among live reservations (its address).
-    pub(crate) fn key(&self) -> usize {
-        self.vmid.get() as usize
-    }
 }
 
 impl Drop for Reserved {

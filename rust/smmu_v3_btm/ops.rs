@@ -17,13 +17,15 @@ use crate::policy::{
 };
 use crate::state::{
     Private,
+    PrivateView,
     Smmu,
     Vsmmu,
     STATE, //
 };
 use kernel::{
     bindings,
-    prelude::*, //
+    prelude::*,
+    types::ForeignOwnable, //
 };
 
 /// The ops table handed to `arm_smmu_btm_register()`.
@@ -151,7 +153,11 @@ pub(crate) unsafe extern "C" fn use_btm(
 }
 
 /// A VMID for a private stage-2 domain: `None` to use the driver's own.
-pub(crate) fn s2_vmid(dev: usize) -> Result<Option<(u16, usize)>> {
+///
+/// On success the reservation is returned as a cookie (a `KBox<Private>`
+/// given up with [`ForeignOwnable::into_foreign`]), to be given back once
+/// to [`s2_vmid_release`].
+pub(crate) fn s2_vmid(dev: usize) -> Result<Option<(u16, *mut c_void)>> {
     let mut st = STATE.lock();
     let Some(s) = st.smmu(dev) else {
         return Ok(None);
@@ -171,9 +177,11 @@ pub(crate) fn s2_vmid(dev: usize) -> Result<Option<(u16, usize)>> {
         return Err(ERANGE);
     }
     let vmid = res.value();
-    let key = res.key();
-    st.private.push(Private { smmu: dev, res }, GFP_KERNEL)?;
-    Ok(Some((vmid, key)))
+    // On failure the box (and with it the reservation) is dropped.
+    let entry = KBox::new(Private { smmu: dev, res }, GFP_KERNEL)?;
+    st.private
+        .push(PrivateView { smmu: dev, vmid }, GFP_KERNEL)?;
+    Ok(Some((vmid, entry.into_foreign())))
 }
 
 /// `arm_smmu_btm_ops::s2_vmid_get`.
@@ -188,9 +196,9 @@ pub(crate) unsafe extern "C" fn s2_vmid_get(
 ) -> c_int {
     match s2_vmid(dev as usize) {
         Ok(None) => 0,
-        Ok(Some((vmid, key))) => {
+        Ok(Some((vmid, owned))) => {
             // SAFETY: `cookie` is writable, per the caller.
-            unsafe { *cookie = key as *mut c_void };
+            unsafe { *cookie = owned };
             c_int::from(vmid)
         }
         Err(e) => e.to_errno(),
@@ -198,13 +206,26 @@ pub(crate) unsafe extern "C" fn s2_vmid_get(
 }
 
 /// Releases a private domain's VMID.
-pub(crate) fn s2_vmid_release(key: usize) {
-    let entry = {
+///
+/// # Safety
+///
+/// `cookie` was returned by [`s2_vmid`] and is given back once.
+pub(crate) unsafe fn s2_vmid_release(cookie: *mut c_void) {
+    // SAFETY: per the contract, `cookie` is a `KBox<Private>` that
+    // `s2_vmid` gave up with `into_foreign()`, given back only now.
+    let entry = unsafe { KBox::<Private>::from_foreign(cookie) };
+    {
         let mut st = STATE.lock();
-        let i = st.private.iter().position(|p| p.res.key() == key);
-        i.and_then(|i| st.private.remove(i).ok())
-    };
-    // The reservation and module reference go here, outside the lock.
+        let vmid = entry.res.value();
+        if let Some(i) = st
+            .private
+            .iter()
+            .position(|p| p.smmu == entry.smmu && p.vmid == vmid)
+        {
+            let _ = st.private.remove(i);
+        }
+    }
+    // The reservation goes here, outside the lock.
     drop(entry);
 }
 
@@ -215,7 +236,8 @@ pub(crate) fn s2_vmid_release(key: usize) {
 /// Called by the driver when it frees a domain whose VMID came from
 /// [`s2_vmid_get`], with that cookie.
 pub(crate) unsafe extern "C" fn s2_vmid_put(_dev: *mut bindings::device, cookie: *mut c_void) {
-    s2_vmid_release(cookie as usize);
+    // SAFETY: the driver gives back the cookie of `s2_vmid_get` once.
+    unsafe { s2_vmid_release(cookie) };
 }
 
 /// The VMID of a new vSMMU: `Ok(0)` to keep the stage-2 parent's.

@@ -37,16 +37,25 @@ pub(crate) struct Vsmmu {
 }
 
 /// A private stage-2 domain's VMID, reserved from KVM.
+///
+/// Owned by the domain: boxed and handed to the driver as its cookie
+/// (`ForeignOwnable`), given back when the domain is freed.
 pub(crate) struct Private {
     pub(crate) smmu: usize,
     pub(crate) res: Reserved,
+}
+
+/// What debugfs shows of a private domain.
+pub(crate) struct PrivateView {
+    pub(crate) smmu: usize,
+    pub(crate) vmid: u16,
 }
 
 /// Everything, under one mutex.
 pub(crate) struct State {
     pub(crate) smmus: KVec<Smmu>,
     pub(crate) vsmmus: KVec<Vsmmu>,
-    pub(crate) private: KVec<Private>,
+    pub(crate) private: KVec<PrivateView>,
 }
 
 kernel::sync::global_lock! {
@@ -132,7 +141,7 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
             )?;
         }
         for p in st.private.iter().filter(|p| p.smmu == s.dev) {
-            writeln!(f, "  s2 domain: vmid {} source kvm-reserved", p.res.value())?;
+            writeln!(f, "  s2 domain: vmid {} source kvm-reserved", p.vmid)?;
         }
     }
     Ok(())

@@ -200,7 +200,8 @@ mod suite {
         let s2 = ops::s2_vmid(narrow.key())?;
         ops::vsmmu_release(2);
         if let Some((_, key)) = s2 {
-            ops::s2_vmid_release(key);
+            // SAFETY: the cookie of the `s2_vmid` above, given back once.
+            unsafe { ops::s2_vmid_release(key) };
         }
         if kvm_bits > 8 {
             // Refused: the driver keeps its own VMIDs for this SMMU.
@@ -234,7 +235,8 @@ mod suite {
         }
         ops::vsmmu_release(3);
         for k in keys.iter() {
-            ops::s2_vmid_release(*k);
+            // SAFETY: the cookies of the `s2_vmid` calls above, each once.
+            unsafe { ops::s2_vmid_release(*k) };
         }
         Ok(())
     }
