@@ -18,4 +18,7 @@ fi
 log "modules: $KSV_MODULES"
 mkdir -p "$MODOUT"
 "${MMAKE[@]}" modules
+log "test-only modules: kunit/helpers/"
+mkdir -p "$MODOUT/kunit/helpers"
+"${HMAKE[@]}" modules
 log "build took $(( $(date +%s) - start ))s"

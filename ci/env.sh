@@ -19,8 +19,12 @@ KVER_PKG=linux-source-7.3
 export PATH=$HOME/.cargo/bin:$PATH
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib
 KMAKE=(make -C "$KSRC" O="$KBUILD" ARCH=arm64 LLVM=-19 -j"$(nproc)")
-# KSV_TEST=m adds the test-only modules and overrides (see Kbuild).
-MMAKE=("${KMAKE[@]}" M="$TOP" MO="$MODOUT" KSV_TEST=m)
+# The test build: the three modules with --cfg ksv_test (KUnit suites and
+# test-only parameters), and the test-only modules of kunit/helpers/. A
+# production build (make modules, ci/modules.sh) passes neither.
+TESTFLAGS=(KRUSTFLAGS="--cfg ksv_test")
+MMAKE=("${KMAKE[@]}" M="$TOP" MO="$MODOUT" "${TESTFLAGS[@]}")
+HMAKE=("${KMAKE[@]}" M="$TOP/kunit/helpers" MO="$MODOUT/kunit/helpers")
 
 die() { echo "error: $*" >&2; exit 1; }
 log() { echo "==> $*"; }

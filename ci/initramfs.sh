@@ -25,7 +25,7 @@ for src in "$TOP"/ci/guest/*.c; do
 	fi
 	cp "$bin" "$ROOTFS/bin/"
 done
-# Test-only modules (KSV_TEST=m builds): the demo and the CANWBS helper.
+# Test-only modules (kunit/helpers/): the demo and the CANWBS helper.
 cp "$MODOUT"/kunit/helpers/kvm_vmid_pin_demo.ko "$ROOTFS/lib/modules/ksv/"
 mkdir -p "$ROOTFS/lib/modules/ksv/test"
 cp "$MODOUT"/kunit/helpers/ksv_canwbs.ko "$ROOTFS/lib/modules/ksv/test/"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # make modprobe-test: the production modules as a user gets them. make
-# modules (no KSV_TEST) into its own MO, make install into staging roots,
+# modules (no --cfg ksv_test) into its own MO, make install into staging roots,
 # make deb; then a QEMU boot of the test kernel that installs the .deb with
 # dpkg and runs "modprobe arm_smmu_v3" alone with Debian's kmod: the softdep
 # must load kvm_vmid_pin, iommufd_kvm, smmu_v3_btm first, in that order.

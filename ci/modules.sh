@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# make modules: build the three production modules (no KSV_TEST) against a
+# make modules: build the three production modules (no --cfg ksv_test) against a
 # prepared kernel build tree.
 #   KDIR  the tree (default: /lib/modules/$(uname -r)/build on an arm64
 #         host, else the cache kernel build $KBUILD)
@@ -98,9 +98,9 @@ main() {
 	fi
 	mkdir -p "$MO"
 	log "modules: $KSV_MODULES -> $MO"
-	# Nothing from our make's command line (KERNELRELEASE, KSV_TEST...)
+	# Nothing from our make's command line (KERNELRELEASE, KRUSTFLAGS...)
 	# may reach kbuild: this is the production build.
-	if ! env -u KERNELRELEASE -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u KSV_TEST \
+	if ! env -u KERNELRELEASE -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u KSV_TEST -u KRUSTFLAGS \
 		make "${TREE[@]}" "${tc[@]}" "${warn[@]}" -j"$(nproc)" M="$TOP" MO="$MO" modules 2>&1 | tee "$MO/build.log"; then
 		die "module build failed; see $MO/build.log"
 	fi

@@ -17,12 +17,18 @@ r=$?; [ $r = 0 ] || head -n 20 "$LOGDIR/cargofmt.log"
 res $r "cargo fmt --check (host tests)"
 
 # Clippy on both builds: production (make modules: no test code at all)
-# and test (KSV_TEST=m: KUnit suites, overrides, demo and helper modules).
+# and test (--cfg ksv_test: KUnit suites, overrides; and kunit/helpers/).
 for kind in production test; do
 	mo=$CACHE/modules-clippy-$kind$SUFFIX
-	extra=; [ $kind = test ] && extra=KSV_TEST=m
 	mkdir -p "$mo"
-	"${KMAKE[@]}" M="$TOP" MO="$mo" CLIPPY=1 KBUILD_EXTRA_WARN= $extra modules > "$LOGDIR/clippy-$kind.log" 2>&1
+	if [ $kind = test ]; then
+		mkdir -p "$mo/kunit/helpers"
+		{ "${KMAKE[@]}" M="$TOP" MO="$mo" CLIPPY=1 KBUILD_EXTRA_WARN= "${TESTFLAGS[@]}" modules &&
+		  "${KMAKE[@]}" M="$TOP/kunit/helpers" MO="$mo/kunit/helpers" CLIPPY=1 KBUILD_EXTRA_WARN= modules; } \
+			> "$LOGDIR/clippy-$kind.log" 2>&1
+	else
+		"${KMAKE[@]}" M="$TOP" MO="$mo" CLIPPY=1 KBUILD_EXTRA_WARN= modules > "$LOGDIR/clippy-$kind.log" 2>&1
+	fi
 	r=$?
 	if [ $r = 0 ] && grep -qE '^(warning|error)' "$LOGDIR/clippy-$kind.log"; then r=1; fi
 	[ $r = 0 ] || grep -E -A8 '^(warning|error)' "$LOGDIR/clippy-$kind.log" | head -n 60

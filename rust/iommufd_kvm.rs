@@ -29,7 +29,7 @@ mod ops;
 mod ops_table;
 #[path = "iommufd_kvm/registry.rs"]
 mod registry;
-// KUnit tests, which create VMs at load: test builds only (KSV_TEST=m).
+// KUnit tests, which create VMs at load: test builds only (--cfg ksv_test).
 #[cfg(all(ksv_test, CONFIG_KUNIT))]
 #[path = "iommufd_kvm/tests.rs"]
 mod tests;

@@ -25,7 +25,7 @@ use kernel::{
 
 #[path = "kvm_vmid_pin/ffi.rs"]
 mod ffi;
-// make bench only (KSV_TEST=m builds).
+// make bench only (--cfg ksv_test builds).
 #[cfg(ksv_test)]
 #[path = "kvm_vmid_pin/bench.rs"]
 mod bench;
@@ -41,7 +41,7 @@ mod ops_table;
 pub mod pin_table;
 #[path = "kvm_vmid_pin/pins.rs"]
 mod pins;
-// KUnit tests, which create VMs at load: test builds only (KSV_TEST=m).
+// KUnit tests, which create VMs at load: test builds only (--cfg ksv_test).
 #[cfg(all(ksv_test, CONFIG_KUNIT))]
 #[path = "kvm_vmid_pin/tests.rs"]
 mod tests;
@@ -56,7 +56,7 @@ module! {
     imports_ns: ["KVM_ARM_VMID_PIN"],
 }
 
-// The test build (`KSV_TEST=m`, `--cfg ksv_test`) only.
+// The test build (`--cfg ksv_test`) only.
 #[cfg(ksv_test)]
 module! {
     type: KvmVmidPin,

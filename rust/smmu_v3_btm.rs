@@ -40,7 +40,7 @@ mod ops_table;
 pub mod policy;
 #[path = "smmu_v3_btm/state.rs"]
 mod state;
-// KUnit tests, which create VMs at load: test builds only (KSV_TEST=m).
+// KUnit tests, which create VMs at load: test builds only (--cfg ksv_test).
 #[cfg(all(ksv_test, CONFIG_KUNIT))]
 #[path = "smmu_v3_btm/tests.rs"]
 mod tests;
@@ -55,7 +55,7 @@ module! {
     imports_ns: ["KVM_ARM_VMID_PIN", "ARM_SMMU_V3_BTM"],
 }
 
-// The test build (`KSV_TEST=m`, `--cfg ksv_test`) only: QEMU's SMMUv3 has
+// The test build (`--cfg ksv_test`) only: QEMU's SMMUv3 has
 // no BTM, so the end-to-end vSMMU test needs a way to take the BTM path.
 #[cfg(ksv_test)]
 module! {

@@ -7,7 +7,8 @@
  * no S2FWB and only ACPI IORT sets CANWBS (QEMU's IORT leaves it clear).
  * Under TCG, device DMA and CPU accesses go to the same coherent memory,
  * so the flag is true there. This module is built only for the tests
- * (KSV_TEST=m) and is never part of a production build.
+ * (kunit/helpers/, ci/env.sh HMAKE) and is never part of a production
+ * build.
  */
 #include <linux/device.h>
 #include <linux/iommu.h>
