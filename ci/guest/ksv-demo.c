@@ -224,7 +224,27 @@ static void vfio_demo(void)
 	system("sed '/^$/d; s/^/KSV:     /' /sys/kernel/debug/iommufd_kvm/associations");
 }
 
-int main(void)
+/*
+ * --pin-only: a driver (the demo module) asks kvm_arm_pinned_vmid_get()
+ * for a VM's VMID, nothing else: under protected KVM the answer must be
+ * -EOPNOTSUPP from KVM itself, whatever module is loaded.
+ */
+static int pin_only(void)
+{
+	struct vm a;
+	char cmd[128];
+
+	vm_create(&a);
+	if (fcntl(a.vm, F_SETFD, 0))
+		die("fcntl");
+	snprintf(cmd, sizeof(cmd), "insmod /lib/modules/ksv/kvm_vmid_pin_demo.ko vm_fd=%d", a.vm);
+	say("pin-only: %s: %s\n", cmd, system(cmd) ? "refused" : "loaded");
+	system("rmmod kvm_vmid_pin_demo 2>/dev/null");
+	vm_destroy(&a);
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	struct vm a, t;
 	char cmd[128];
@@ -234,6 +254,8 @@ int main(void)
 	if (kvm < 0)
 		die("open /dev/kvm");
 	run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (argc > 1 && !strcmp(argv[1], "--pin-only"))
+		return pin_only();
 	bits = state("vmid_bits", 0);
 	say("demo: VM A created from userspace (fd %d), its vcpu ran once\n", (vm_create(&a), vm_run(&a), a.vm));
 
