@@ -149,7 +149,9 @@ pub(crate) unsafe extern "C" fn use_btm(
 ) -> bool {
     // On failure the SMMU keeps upstream behaviour (PTM set) and this
     // module does not manage its VMIDs (it has no record of it).
-    decide_smmu(dev, idr0, btm, vmid_bits, true).unwrap_or(false)
+    decide_smmu(dev, idr0, btm, vmid_bits, true)
+        .inspect_err(|e| pr_err!("no decision for an SMMU ({:?}): it keeps CR2.PTM set\n", e))
+        .unwrap_or(false)
 }
 
 /// A VMID for a private stage-2 domain: `None` to use the driver's own.
