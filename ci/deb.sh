@@ -9,11 +9,7 @@
 #   package for a release (and of make bindeb-pkg's), or its -unsigned twin.
 set -euo pipefail
 . "$(dirname "$0")/modules.sh"
-if [ -n "${KERNELRELEASE:-}" ]; then
-	KREL=$KERNELRELEASE MO=${MO:-$CACHE/modules-$KERNELRELEASE}
-else
-	resolve_tree
-fi
+resolve_release
 DEBDIR=${DEBDIR:-$CACHE/deb}
 pkg=kvm-smmu-vmid-modules-$KREL
 # Read-only git (no index refresh: another git may be running here).

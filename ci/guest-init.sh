@@ -20,6 +20,7 @@ for arg in $(cat /proc/cmdline); do
 	esac
 done
 say() { echo "KSV: $*"; }
+. /lib/ksv-guest.sh
 OURS=/lib/modules/ksv
 
 # Load one of our modules: its KUnit suites run now, with the modules
@@ -97,15 +98,7 @@ e2e)
 	if [ "$modules" = 1 ]; then
 		for m in $(sed '1!G;h;$!d' $OURS/order); do unload $m; done
 	fi
-	if [ -w /sys/kernel/debug/kmemleak ]; then
-		# kmemleak reports an object only if it is 5 s old and unchanged
-		# since the previous scan: scan, wait, scan again.
-		echo scan > /sys/kernel/debug/kmemleak
-		sleep 6
-		echo scan > /sys/kernel/debug/kmemleak
-		say "kmemleak scanned"
-		sed 's/^/KSV: kmemleak: /' /sys/kernel/debug/kmemleak
-	fi
+	kmemleak_report
 	;;
 test)
 	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
@@ -136,15 +129,7 @@ test)
 		fi
 		unload $m
 	done
-	if [ -w /sys/kernel/debug/kmemleak ]; then
-		# kmemleak reports an object only if it is 5 s old and unchanged
-		# since the previous scan: scan, wait, scan again.
-		echo scan > /sys/kernel/debug/kmemleak
-		sleep 6
-		echo scan > /sys/kernel/debug/kmemleak
-		say "kmemleak scanned"
-		sed 's/^/KSV: kmemleak: /' /sys/kernel/debug/kmemleak
-	fi
+	kmemleak_report
 	;;
 iommufd)
 	# Upstream iommufd selftests with our hooks registered.

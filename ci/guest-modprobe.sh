@@ -15,6 +15,7 @@ mount -t tmpfs tmp /tmp
 # applets before anything in PATH, so kmod's are called by their path.
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 say() { echo "KSV: $*"; }
+. /lib/ksv-guest.sh
 # mark NAME: a line in the kernel log; kmsg [NAME]: the log (since NAME).
 mark() { echo "ksv-mark: $1" > /dev/kmsg; }
 kmsg() {
@@ -98,14 +99,7 @@ say "loaded: $(loaded)"
 kmsg unload
 say "END unload"
 
-if [ -w /sys/kernel/debug/kmemleak ]; then
-	# Reported only if 5 s old and unchanged since the previous scan.
-	echo scan > /sys/kernel/debug/kmemleak
-	sleep 6
-	echo scan > /sys/kernel/debug/kmemleak
-	say "kmemleak scanned"
-	sed 's/^/KSV: kmemleak: /' /sys/kernel/debug/kmemleak
-fi
+kmemleak_report
 # Everything the kernel said, for the splat checks.
 say "BEGIN dmesg"
 kmsg

@@ -8,6 +8,7 @@ rm -rf "$ROOTFS"
 mkdir -p "$ROOTFS"/{bin,sbin,proc,sys,dev,tmp,etc,lib/modules/ksv}
 cp "$CACHE/busybox.bin" "$ROOTFS/bin/busybox"
 cp "$TOP/ci/guest-init.sh" "$ROOTFS/init"
+cp "$TOP/ci/guest-lib.sh" "$ROOTFS/lib/ksv-guest.sh"
 chmod +x "$ROOTFS/init"
 "${KMAKE[@]}" -s modules_install INSTALL_MOD_PATH="$ROOTFS" INSTALL_MOD_STRIP=1 >/dev/null
 : > "$ROOTFS/lib/modules/ksv/order"

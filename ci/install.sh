@@ -8,11 +8,7 @@
 #   MO             default: $CACHE/modules-$KERNELRELEASE
 set -euo pipefail
 . "$(dirname "$0")/modules.sh"
-if [ -n "${KERNELRELEASE:-}" ]; then
-	KREL=$KERNELRELEASE MO=${MO:-$CACHE/modules-$KERNELRELEASE}
-else
-	resolve_tree
-fi
+resolve_release
 DESTDIR=${DESTDIR:-}
 [ -z "$DESTDIR" ] || { mkdir -p "$DESTDIR" && DESTDIR=$(cd "$DESTDIR" && pwd -P); }
 moddir=$DESTDIR/lib/modules/$KREL

@@ -110,6 +110,7 @@ done
 mkdir -p "$R/etc/modprobe.d" "$R/var/lib/dpkg/info" "$R/pkg"
 : > "$R/var/lib/dpkg/status"
 cp "$TOP/ci/guest-modprobe.sh" "$R/init"
+cp "$TOP/ci/guest-lib.sh" "$R/lib/ksv-guest.sh"
 chmod +x "$R/init"
 
 # 3. make install: into an empty root (depmod skipped, says why), and into

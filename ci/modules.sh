@@ -11,6 +11,16 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 # Sets KDIR (absolute), KREL, MO and TREE (the make arguments for the tree).
+# The release to install for: $KERNELRELEASE (then MO defaults to the
+# cache's modules-<release>), else that of the tree (resolve_tree).
+resolve_release() {
+	if [ -n "${KERNELRELEASE:-}" ]; then
+		KREL=$KERNELRELEASE MO=${MO:-$CACHE/modules-$KERNELRELEASE}
+	else
+		resolve_tree
+	fi
+}
+
 resolve_tree() {
 	if [ -z "${KDIR:-}" ]; then
 		KDIR=$KBUILD

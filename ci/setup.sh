@@ -24,20 +24,25 @@ if [ -n "$need_install" ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o=Dpkg::Use-Pty=0 --no-install-recommends $need_install \
 		|| die "apt-get install failed for:$need_install"
 fi
+# Add a Debian suite from the machine's own mirror (no host named here).
+add_suite() { # suite
+	local mirror
+	mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+	[ -n "$mirror" ] || die "cannot find the Debian mirror in /etc/apt/sources.list.d/debian.sources"
+	log "adding $1 ($mirror) as an apt source"
+	printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+		"$mirror" "$1" > "/etc/apt/sources.list.d/$1.sources"
+	apt-get update -qq || die "apt-get update with $1 failed"
+}
+
 # QEMU 10 from bookworm-backports: its virt machine has a nested SMMUv3
 # (stage 1 + stage 2), which the end-to-end vSMMU test needs. Bookworm's
 # 7.2 has stage 1 only. Backports sit at priority 100: only QEMU moves.
 QEMU_MIN=10.0
-BPO_LIST=/etc/apt/sources.list.d/bookworm-backports.sources
 qemu_ver() { dpkg-query -W -f='${Version}' qemu-system-arm 2>/dev/null | sed 's/^[0-9]*://'; }
 if ! dpkg --compare-versions "$(qemu_ver)" ge "$QEMU_MIN"; then
 	if ! apt-cache policy qemu-system-arm 2>/dev/null | grep -q 'bpo12'; then
-		mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-		[ -n "$mirror" ] || die "cannot find the Debian mirror in /etc/apt/sources.list.d/debian.sources"
-		log "adding bookworm-backports ($mirror) as an apt source"
-		printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-			"$mirror" > "$BPO_LIST"
-		apt-get update -qq || die "apt-get update with bookworm-backports failed"
+		add_suite bookworm-backports
 	fi
 	log "installing qemu-system-arm >= $QEMU_MIN from bookworm-backports"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o=Dpkg::Use-Pty=0 --no-install-recommends \
@@ -80,15 +85,9 @@ fi
 
 # Kernel source from trixie-backports. Only this one package is downloaded;
 # backports sit at apt priority 100, so nothing else gets upgraded.
-SRC_LIST=/etc/apt/sources.list.d/trixie-backports.sources
 if [ ! -f "$CACHE/$KVER_PKG.version" ]; then
 	if ! apt-cache policy "$KVER_PKG" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-		mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-		[ -n "$mirror" ] || die "cannot find the Debian mirror in /etc/apt/sources.list.d/debian.sources"
-		log "adding trixie-backports ($mirror) as an apt source"
-		printf 'Types: deb\nURIs: %s\nSuites: trixie-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-			"$mirror" > "$SRC_LIST"
-		apt-get update -qq || die "apt-get update with trixie-backports failed"
+		add_suite trixie-backports
 	fi
 	rm -rf "$CACHE/dl" && mkdir -p "$CACHE/dl"
 	(cd "$CACHE/dl" && apt-get download -qq "$KVER_PKG") || die "apt-get download $KVER_PKG failed"

@@ -1,0 +1,15 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shell functions shared by the guest inits (ci/guest-init.sh,
+# ci/guest-modprobe.sh); installed as /lib/ksv-guest.sh in the initramfs.
+# The caller defines say().
+
+# kmemleak reports an object only if it is 5 s old and unchanged since the
+# previous scan: scan, wait, scan again, then print the reports.
+kmemleak_report() {
+	[ -w /sys/kernel/debug/kmemleak ] || return 0
+	echo scan > /sys/kernel/debug/kmemleak
+	sleep 6
+	echo scan > /sys/kernel/debug/kmemleak
+	say "kmemleak scanned"
+	sed 's/^/KSV: kmemleak: /' /sys/kernel/debug/kmemleak
+}
