@@ -187,8 +187,8 @@ def main():
             sec = "\n".join(section("protected"))
             check(f"insmod {arg} refused" in sec, f"{arg} refuses to load", sec[-300:])
             check("protected mode" in sec, f"{arg} says why in dmesg")
-            check("kvm_arm_pinned_vmid_get: EOPNOTSUPP" in sec,
-                  "kvm_arm_pinned_vmid_get() returns -EOPNOTSUPP under protected KVM (checked in C)",
+            check("kvm_arm_vmid_pin: EOPNOTSUPP" in sec,
+                  "kvm_arm_vmid_pin() returns -EOPNOTSUPP under protected KVM (checked in C)",
                   "\n".join(l for l in sec.splitlines() if "pin" in l)[-300:])
             continue
         sec_name, suites = kind, arg.split(",")

@@ -67,7 +67,7 @@ check_tree() {
 		miss+=("the hook headers in rust/bindings/bindings_helper.h (patches/ not applied)")
 	if [ -f "$KDIR/Module.symvers" ]; then symfile=Module.symvers
 	elif [ -f "$KDIR/System.map" ]; then symfile=System.map; fi
-	for sym in kvm_arm_pinned_vmid_get kvm_arm_vmid_pin_register arm_smmu_btm_register iommufd_kvm_ops_register; do
+	for sym in kvm_arm_vmid_pin kvm_arm_vmid_pin_register arm_smmu_btm_register iommufd_kvm_ops_register; do
 		[ -n "$symfile" ] || break
 		# System.map has no module exports (iommufd built as a module).
 		[ "$symfile" = System.map ] && [ $sym = iommufd_kvm_ops_register ] && [ "$(kconf CONFIG_IOMMUFD)" = m ] && continue

@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! iommufd and KVM: tie a VM to each `iommufd_device` and let the vIOMMU
-//! hold the VM for its whole life.
+//! iommufd and KVM: decide which vIOMMUs hold their device's VM.
 //!
-//! `patches/0002-iommufd-*` makes `iommufd_device_bind()` learn the VM
-//! (VFIO passes `vdev->kvm`) and calls this module's ops at bind, unbind,
-//! vIOMMU init and vIOMMU destroy. [`registry`] holds the rules; the vIOMMU
-//! holds an [`ARef`](kernel::sync::aref::ARef) on the VM, a reference on
-//! `kvm->users_count` rather than on the VM file: the file reference is the
-//! VMM's, and `kvm_get_kvm_safe()` refuses a VM that is already going away.
+//! `patches/0004-*` binds each device to iommufd with its VM's file (VFIO
+//! holds it from open to close), and `patches/0005-*` lets a vIOMMU hold
+//! that file from its allocation to its destroy, as the iommufd TSM series
+//! does, when this module's `viommu_init` op says so. Without the module no
+//! vIOMMU holds a VM, as upstream. [`registry`] holds the rules; the module
+//! holds no VM reference of its own.
 //!
 //! debugfs: `/sys/kernel/debug/iommufd_kvm/associations`.
 
@@ -17,8 +16,6 @@ use kernel::{
     prelude::*, //
 };
 
-#[path = "common/device.rs"]
-mod device;
 #[path = "iommufd_kvm/ffi.rs"]
 mod ffi;
 #[path = "common/kvm.rs"]
@@ -77,7 +74,7 @@ impl kernel::Module for IommufdKvm {
         // Last: nothing after it can fail, and dropping it unregisters.
         let ops = ffi::Registration::new(&ops::OPS)
             .inspect_err(|_| pr_err!("iommufd already has KVM ops\n"))?;
-        pr_info!("iommufd: vIOMMUs now hold their device's KVM VM\n");
+        pr_info!("iommufd: vIOMMUs now hold their device's KVM VM file\n");
         Ok(Self {
             _ops: ops,
             _records: records,

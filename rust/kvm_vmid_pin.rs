@@ -5,16 +5,15 @@
 //! With SMMUv3 broadcast TLB maintenance, a vSMMU that mirrors a VM's
 //! stage 2 must tag its TLB entries with that VM's KVM VMID, which then must
 //! not change across VMID rollovers nor be given to another VM. This module
-//! implements `kvm_arm_pinned_vmid_get()`/`put()` on top of the hooks that
-//! `patches/0001-*` adds to `arch/arm64/kvm/vmid.c`, as the arm64 ASID
-//! allocator does for SVA (`arm64_mm_context_get()`).
+//! implements the pin ops behind `kvm_arm_vmid_pin()`/`unpin()`, which
+//! `patches/0002-*` adds to `arch/arm64/kvm/vmid.c`, as the arm64 ASID
+//! allocator pins ASIDs for SVA (`arm64_mm_context_get()`).
 //!
 //! - [`pin_table`]: the bookkeeping and budget, in `core`-only Rust shared
 //!   with the host tests;
 //! - [`ffi`]: the safe wrapper over KVM's VMID allocator and its
-//!   hooks, the only file that calls into them (module references are taken
-//!   in `common/ops_table.rs`; the test build's VMs and VM references come
-//!   from `common/test_vm.rs` and `common/kvm.rs`);
+//!   hooks, the only file that calls into them (the test build's VMs and VM
+//!   references come from `common/test_vm.rs` and `common/kvm.rs`);
 //! - [`pins`] and [`ops`]: the ops KVM calls, under KVM's `cpu_vmid_lock`;
 //! - `state` in debugfs: `/sys/kernel/debug/kvm_vmid_pin/state`.
 
@@ -85,7 +84,10 @@ struct KvmVmidPin {
 }
 
 /// The contents of the debugfs `state` file.
-struct StateView;
+struct StateView {
+    /// KVM's mode, which does not change.
+    mode: &'static str,
+}
 
 /// What the debugfs view shows, copied under the allocator lock and
 /// formatted after it is dropped.
@@ -108,46 +110,50 @@ impl Snapshot {
         let mut cap = 0;
         loop {
             let mut pinned = KVVec::with_capacity(cap, GFP_KERNEL)?;
-            let mut guard = ffi::LockGuard::lock();
-            let Some(t) = pins::table(&mut guard) else {
-                return Ok(None);
-            };
-            if t.nr_pinned() > cap {
-                cap = t.nr_pinned();
-                continue;
+            let snap = ffi::with_lock(|locked| {
+                let t = pins::table(locked)?;
+                if t.nr_pinned() > cap {
+                    return Some(Err(t.nr_pinned()));
+                }
+                for (idx, slot) in t.iter_pinned() {
+                    // Cannot fail: `cap >= nr_pinned`, the number of set bits.
+                    let _ = pinned.push_within_capacity((idx, slot.refs));
+                }
+                Some(Ok((t.bits(), t.budget(), t.nr_pinned(), t.stats())))
+            })
+            .flatten();
+            match snap {
+                None => return Ok(None),
+                Some(Err(more)) => cap = more,
+                Some(Ok((bits, budget, nr_pinned, stats))) => {
+                    return Ok(Some(Self {
+                        bits,
+                        budget,
+                        nr_pinned,
+                        stats,
+                        pinned,
+                    }))
+                }
             }
-            for (idx, slot) in t.iter_pinned() {
-                // Cannot fail: `cap >= nr_pinned`, the number of set bits.
-                let _ = pinned.push_within_capacity((idx, slot.refs));
-            }
-            return Ok(Some(Self {
-                bits: t.bits(),
-                budget: t.budget(),
-                nr_pinned: t.nr_pinned(),
-                stats: t.stats(),
-                pinned,
-            }));
         }
     }
 }
 
 impl core::fmt::Debug for StateView {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let host = ffi::Host::query();
         let snap = match Snapshot::take() {
             Ok(Some(snap)) => snap,
             Ok(None) => return writeln!(f, "not initialised"),
             Err(_) => return writeln!(f, "out of memory"),
         };
         let s = snap.stats;
-        writeln!(f, "kvm_mode: {}", host.mode())?;
+        writeln!(f, "kvm_mode: {}", self.mode)?;
         writeln!(f, "vmid_bits: {}", snap.bits)?;
         writeln!(f, "budget: {}", snap.budget)?;
         writeln!(f, "pinned: {}", snap.nr_pinned)?;
         writeln!(f, "pins: {}", s.pins)?;
         writeln!(f, "unpins: {}", s.unpins)?;
         writeln!(f, "rollovers: {}", s.rollovers)?;
-        writeln!(f, "kept_on_refresh: {}", s.kept)?;
         writeln!(f, "refused_disabled: {}", s.refused_disabled)?;
         writeln!(f, "refused_nospace: {}", s.refused_nospace)?;
         writeln!(f, "refused_conflict: {}", s.refused_conflict)?;
@@ -162,19 +168,18 @@ impl core::fmt::Debug for StateView {
 
 impl kernel::Module for KvmVmidPin {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let host = ffi::Host::query();
-        if !host.initialised {
-            pr_err!("KVM is not initialised (kernel not booted at EL2?): nothing to pin\n");
-            return Err(ENODEV);
-        }
-        if host.protected {
-            pr_err!("KVM runs in protected mode: the hypervisor owns VMIDs, pinning refused\n");
-            return Err(ENODEV);
-        }
+        #[cfg(ksv_test)]
+        let bench_unloaded = if module_parameters::bench.value() {
+            Some(bench::pin_unpin())
+        } else {
+            None
+        };
+        // Dropping `ops` unregisters, on every early return below.
+        let (ops, host) = ffi::Registration::new(&ops::OPS)?;
         let n = 1usize << host.vmid_bits;
         let slots = KVVec::from_elem(pin_table::Slot::default(), n, GFP_KERNEL)?;
         let words = KVVec::from_elem(0, pin_table::bitmap_words(n), GFP_KERNEL)?;
-        let table = pin_table::PinTable::new(host.vmid_bits, host.nr_possible_cpus, slots, words)
+        let table = pin_table::PinTable::new(host.vmid_bits, host.nr_cpus, slots, words)
             .ok_or(EINVAL)
             .inspect_err(|_| pr_err!("unexpected VMID width {}\n", host.vmid_bits))?;
         let budget = table.budget();
@@ -182,28 +187,21 @@ impl kernel::Module for KvmVmidPin {
             pr_warn!(
                 "pinning disabled: {}-bit VMIDs leave no budget for {} CPUs\n",
                 host.vmid_bits,
-                host.nr_possible_cpus
+                host.nr_cpus
             );
         }
+        ffi::with_lock(|locked| pins::install(locked, table)).ok_or(EINVAL)?;
         #[cfg(all(ksv_test, CONFIG_KUNIT))]
         let test_vms =
             tests::test_vm::Pool::fill().inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
         let dir = debugfs::Dir::new(c"kvm_vmid_pin");
-        let state = KBox::pin_init(dir.read_only_file(c"state", StateView), GFP_KERNEL)?;
-        #[cfg(ksv_test)]
-        let bench_unloaded = if module_parameters::bench.value() {
-            Some(bench::fast_path()?)
-        } else {
-            None
-        };
-        // From here on an early return drops `ops`, which unregisters.
-        let ops = ffi::Registration::new(&ops::OPS, table)
-            .inspect_err(|_| pr_err!("another VMID pin module is registered\n"))?;
+        let view = StateView { mode: host.mode() };
+        let state = KBox::pin_init(dir.read_only_file(c"state", view), GFP_KERNEL)?;
         pr_info!(
             "KVM {} mode, {}-bit VMIDs, {} CPUs: pin budget {}\n",
             host.mode(),
             host.vmid_bits,
-            host.nr_possible_cpus,
+            host.nr_cpus,
             budget.max(0)
         );
         #[cfg(ksv_test)]

@@ -7,8 +7,8 @@
 //! - whether CR2.PTM is cleared (BTM used);
 //! - only where it is, that all its stage-2 VMIDs come from KVM's
 //!   allocator: a vSMMU uses its VM's pinned VMID
-//!   (`kvm_arm_pinned_vmid_get()`), a private stage-2 domain a VMID
-//!   reserved for no VM (`kvm_arm_vmid_reserve()`), so no SMMU VMID ever
+//!   (`kvm_arm_vmid_pin()`), a private stage-2 domain a VMID
+//!   pinned for no VM (`kvm_arm_vmid_pin()` of a zeroed VMID), so no SMMU VMID ever
 //!   aliases one KVM gives a VM. Without BTM the SMMU is left exactly as
 //!   upstream has it.
 //!

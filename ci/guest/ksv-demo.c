@@ -225,7 +225,7 @@ static void vfio_demo(void)
 }
 
 /*
- * --pin-only: a driver (the demo module) asks kvm_arm_pinned_vmid_get()
+ * --pin-only: a driver (the demo module) asks kvm_arm_vmid_pin()
  * for a VM's VMID, nothing else: under protected KVM the answer must be
  * -EOPNOTSUPP from KVM itself, whatever module is loaded.
  */

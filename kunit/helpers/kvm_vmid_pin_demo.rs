@@ -5,8 +5,8 @@
 //! `ksv-demo` (guest userspace) creates a VM through `/dev/kvm` and runs
 //! `insmod kvm_vmid_pin_demo.ko vm_fd=N`, so the module inherits the VM's
 //! descriptor. The module pins the VM's VMID through the public C API
-//! (`kvm_arm_pinned_vmid_get()`), as an SMMU driver would, and drops the
-//! pin when it is unloaded. It is a stand-in for the vSMMU and gives
+//! (`kvm_arm_vmid_pin()`), as an SMMU driver would, holding the VM for as
+//! long, and drops the pin when it is unloaded. It is a stand-in for the vSMMU and gives
 //! userspace no pinning interface of its own.
 
 use kernel::{
@@ -77,10 +77,11 @@ impl kernel::Module for PinDemo {
             EINVAL
         })?;
         let kvm = vm_from_fd(fd).inspect_err(|e| pr_err!("fd {}: {:?}\n", fd, e))?;
-        // SAFETY: `kvm` is a live VM; we hold a reference.
-        let ret = unsafe { bindings::kvm_arm_pinned_vmid_get(kvm.as_raw()) };
+        // SAFETY: `kvm` is a live VM; we hold a reference on it until after
+        // the unpin in `drop`, which keeps its VMID valid.
+        let ret = unsafe { bindings::kvm_arm_vmid_pin(&raw mut (*kvm.as_raw()).arch.mmu.vmid) };
         if ret < 0 {
-            pr_err!("kvm_arm_pinned_vmid_get: {:?}\n", Error::from_errno(ret));
+            pr_err!("kvm_arm_vmid_pin: {:?}\n", Error::from_errno(ret));
             return Err(Error::from_errno(ret));
         }
         let vmid = u16::try_from(ret).map_err(|_| EINVAL)?;
@@ -96,8 +97,8 @@ impl kernel::Module for PinDemo {
 
 impl Drop for PinDemo {
     fn drop(&mut self) {
-        // SAFETY: `self.kvm` is live and holds the pin taken in `init`.
-        unsafe { bindings::kvm_arm_pinned_vmid_put(self.kvm.as_raw()) };
+        // SAFETY: `self.kvm` is live, and we own the pin taken in `init`.
+        unsafe { bindings::kvm_arm_vmid_unpin(&raw mut (*self.kvm.as_raw()).arch.mmu.vmid) };
         pr_info!("released VMID {}\n", self.vmid);
     }
 }

@@ -54,6 +54,8 @@ impl Kvm {
     ///
     /// `ptr` must point to a `struct kvm` whose memory stays valid for the
     /// call, as a `kvm-vfio` or VM file reference guarantees.
+    // The test build's VMs and the demo use it; production crates do not.
+    #[allow(dead_code)]
     pub(crate) unsafe fn try_get(ptr: *mut bindings::kvm) -> Option<ARef<Self>> {
         // SAFETY: the memory is valid per the caller.
         if !unsafe { bindings::kvm_get_kvm_safe(ptr) } {

@@ -162,6 +162,12 @@ impl TestVm {
         unsafe { (*self.file).private_data.cast() }
     }
 
+    /// The VM file, valid while `self` lives.
+    #[allow(dead_code)]
+    pub(crate) fn file(&self) -> *mut bindings::file {
+        self.file
+    }
+
     /// A new reference on the VM.
     pub(crate) fn kvm(&self) -> ARef<Kvm> {
         // SAFETY: the file reference keeps the VM memory valid.
@@ -170,6 +176,7 @@ impl TestVm {
 
     /// Closes the VM file now, as a VMM exiting does: the file's release
     /// (which drops the file's VM reference) runs before this returns.
+    #[allow(dead_code)]
     pub(crate) fn close(self) {
         let file = self.file;
         core::mem::forget(self);

@@ -4,8 +4,7 @@
 //!
 //! C header: [`include/linux/iommufd.h`](srctree/include/linux/iommufd.h)
 //!
-//! The hooks come from `patches/0002-iommufd-*` and are exported to this
-//! module only.
+//! The hooks come from `patches/0005-iommufd-viommu-*`.
 
 use kernel::{
     bindings,
@@ -37,22 +36,23 @@ impl Drop for Registration {
     fn drop(&mut self) {
         // SAFETY: by the type invariant our ops are registered. This waits
         // for callers (the rwsem), so no call runs in this module after it.
-        unsafe { bindings::iommufd_kvm_ops_unregister() };
+        unsafe { bindings::iommufd_kvm_ops_register(core::ptr::null()) };
     }
 }
 
-/// Sets `viommu->kvm`, which the IOMMU driver's `viommu_init()` reads.
+/// The VM of a VM file (`file->private_data`), or NULL for NULL.
 ///
 /// # Safety
 ///
-/// `viommu` is a vIOMMU being initialised or destroyed by iommufd, which
-/// calls this module's ops for it one at a time.
-pub(crate) unsafe fn set_viommu_kvm(
-    viommu: *mut bindings::iommufd_viommu,
-    kvm: *mut bindings::kvm,
-) {
-    // SAFETY: `viommu` is valid and not accessed concurrently, per the caller.
-    unsafe { (*viommu).kvm = kvm };
+/// `file` is NULL or a KVM VM file (iommufd only passes the file that VFIO
+/// took from the VM), held for the call.
+pub(crate) unsafe fn file_kvm(file: *mut bindings::file) -> *const crate::kvm::Kvm {
+    if file.is_null() {
+        return core::ptr::null();
+    }
+    // SAFETY: `file` is valid, per the caller; a VM file's `private_data`
+    // is its `struct kvm`, and `Kvm` wraps it transparently.
+    unsafe { (*file).private_data.cast() }
 }
 
 /// The iommufd object id of `viommu`, for messages and debugfs.

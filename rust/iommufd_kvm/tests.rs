@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! KUnit tests of the iommufd ⇄ KVM rules, on real VMs.
+//! KUnit tests of the iommufd ⇄ KVM rules, on real VM files.
 //!
 //! The tests call the registered ops exactly as iommufd does, with a
-//! zeroed `struct iommufd_viommu` and `struct device` of their own.
+//! zeroed `struct iommufd_viommu` of their own. iommufd itself takes and
+//! drops the VM file reference; the end-to-end vSMMU test covers that.
 
 #[path = "../common/test_vm.rs"]
 pub(crate) mod test_vm;
@@ -23,121 +24,67 @@ mod suite {
         types::Opaque, //
     };
 
-    /// A fake device and vIOMMU; the idev is only an identity.
-    struct Fakes {
-        dev: KBox<Opaque<bindings::device>>,
-        viommu: KBox<Opaque<bindings::iommufd_viommu>>,
-    }
+    /// A fake vIOMMU.
+    struct Fake(KBox<Opaque<bindings::iommufd_viommu>>);
 
-    impl Fakes {
+    impl Fake {
         fn new() -> Result<Self> {
-            Ok(Self {
-                dev: KBox::new(Opaque::zeroed(), GFP_KERNEL)?,
-                viommu: KBox::new(Opaque::zeroed(), GFP_KERNEL)?,
-            })
+            Ok(Self(KBox::new(Opaque::zeroed(), GFP_KERNEL)?))
         }
 
-        fn idev(&self) -> *mut bindings::iommufd_device {
-            // An address nobody else uses as an idev.
-            self.dev.get().cast()
+        fn init(&self, kvm_file: *mut bindings::file) -> i32 {
+            // SAFETY: as iommufd_viommu_alloc_ioctl() does: `kvm_file` is
+            // NULL or a VM file the caller holds.
+            unsafe { ops::viommu_init(self.0.get(), kvm_file) }
         }
 
-        fn bind(&self, kvm: *mut bindings::kvm) {
-            // SAFETY: as iommufd_device_bind() does.
-            unsafe { ops::bind(self.idev(), self.dev.get(), kvm) };
-        }
-
-        fn unbind(&self) {
-            // SAFETY: as iommufd_device_unbind() does.
-            unsafe { ops::unbind(self.idev()) };
-        }
-
-        fn viommu_init(&self, kvm: *mut bindings::kvm) -> i32 {
-            // SAFETY: as iommufd_viommu_alloc_ioctl() does.
-            unsafe { ops::viommu_init(self.viommu.get(), self.idev(), kvm) }
-        }
-
-        fn viommu_destroy(&self) {
+        fn destroy(&self) {
             // SAFETY: as iommufd_viommu_destroy() does.
-            unsafe { ops::viommu_destroy(self.viommu.get()) };
-        }
-
-        fn viommu_kvm(&self) -> *mut bindings::kvm {
-            // SAFETY: the fake is ours.
-            unsafe { (*self.viommu.get()).kvm }
+            unsafe { ops::viommu_destroy(self.0.get()) };
         }
     }
 
     #[test]
-    fn no_vm_known_means_viommu_has_none() -> Result {
-        let f = Fakes::new()?;
-        let refs = ffi::module_refcount();
-        f.bind(null_mut());
-        assert_eq!(f.viommu_init(null_mut()), 0);
-        assert!(f.viommu_kvm().is_null());
-        assert_eq!(registry::nr_viommus(), 0);
-        f.viommu_destroy();
-        f.unbind();
+    fn no_vm_means_the_viommu_holds_none() -> Result {
+        let f = Fake::new()?;
+        let (refs, nr) = (ffi::module_refcount(), registry::nr_viommus());
+        let held = f.init(null_mut());
+        let nr_after = registry::nr_viommus();
+        assert_eq!(held, 0);
+        assert_eq!(nr_after, nr);
         assert_eq!(ffi::module_refcount(), refs);
         Ok(())
     }
 
     #[test]
-    fn viommu_reference_is_balanced() -> Result {
+    fn a_device_vm_is_held_until_destroy() -> Result {
         let vm = TestVm::take()?;
         let kvm = vm.kvm();
-        let f = Fakes::new()?;
-        let users = kvm.users();
-        f.bind(kvm.as_raw());
-        // The device's VM is VFIO's reference, not ours.
-        assert_eq!(kvm.users(), users);
-        assert_eq!(f.viommu_init(kvm.as_raw()), 0);
-        assert_eq!(f.viommu_kvm(), kvm.as_raw());
-        assert_eq!(kvm.users(), users + 1);
-        f.viommu_destroy();
-        assert!(f.viommu_kvm().is_null());
-        assert_eq!(kvm.users(), users);
-        f.unbind();
-        Ok(())
-    }
-
-    #[test]
-    fn vm_closed_while_viommu_alive_stays_allocated() -> Result {
-        let vm = TestVm::take()?;
-        let f = Fakes::new()?;
-        let raw = {
-            let kvm = vm.kvm();
-            f.bind(kvm.as_raw());
-            assert_eq!(f.viommu_init(kvm.as_raw()), 0);
-            kvm.as_raw()
-        };
-        // The VMM exits: its VM file is closed, the device unbound.
-        vm.close();
-        f.unbind();
-        // SAFETY: the vIOMMU's reference keeps the VM allocated.
-        let users = unsafe { bindings::atomic_read(&raw const (*raw).users_count.refs) };
-        assert_eq!(users, 1);
-        // Dropping the vIOMMU's reference frees the VM (KASAN would see a
-        // use after free in the debug build if it were freed earlier).
-        f.viommu_destroy();
-        Ok(())
-    }
-
-    #[test]
-    fn repeated_and_unknown_calls_are_no_ops() -> Result {
-        let f = Fakes::new()?;
-        let refs = ffi::module_refcount();
-        let bound = registry::nr_bindings();
-        f.bind(null_mut());
-        f.bind(null_mut());
-        assert_eq!(registry::nr_bindings(), bound + 1);
+        let f = Fake::new()?;
+        let (refs, nr, users) = (ffi::module_refcount(), registry::nr_viommus(), kvm.users());
+        let held = f.init(vm.file());
+        let nr_held = registry::nr_viommus();
+        // The module takes no VM reference: iommufd holds the VM file.
+        let users_held = kvm.users();
+        f.destroy();
+        let nr_destroyed = registry::nr_viommus();
+        drop(kvm);
+        drop(vm);
+        assert_eq!(held, 1);
+        assert_eq!(nr_held, nr + 1);
+        assert_eq!(users_held, users);
+        assert_eq!(nr_destroyed, nr);
         // The ops take no module reference: iommufd holds their owner.
         assert_eq!(ffi::module_refcount(), refs);
-        f.unbind();
-        f.unbind();
-        f.viommu_destroy();
-        assert_eq!(registry::nr_bindings(), bound);
-        assert_eq!(ffi::module_refcount(), refs);
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_destroy_is_a_no_op() -> Result {
+        let f = Fake::new()?;
+        let nr = registry::nr_viommus();
+        f.destroy();
+        assert_eq!(registry::nr_viommus(), nr);
         Ok(())
     }
 }

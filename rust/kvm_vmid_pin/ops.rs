@@ -3,12 +3,10 @@
 //! The `struct kvm_vmid_pin_ops` this module registers with KVM.
 //!
 //! `arch/arm64/kvm/vmid.c` calls every op with `cpu_vmid_lock` (a raw
-//! spinlock) held and interrupts off. `get`, `put` and `budget` are called
-//! by the frame that took the lock, with no token of ours alive; `rollover`
-//! and `pinned` are called from `new_vmid()`, which also runs inside our own
-//! [`Locked::refresh`] (from `get`, or from a test's [`ffi::LockGuard`])
-//! while the outer token is mutably borrowed. That is what makes each op's
-//! [`Locked::assume_held`] sound: see the re-entrancy rule of [`Locked`].
+//! spinlock) held and interrupts off, from `kvm_arm_vmid_pin()`,
+//! `kvm_arm_vmid_unpin()` and `new_vmid()`, never from within another op or
+//! [`ffi::with_lock`]: each op makes the only [`Locked`] token of its lock
+//! acquisition.
 
 use crate::ffi::{
     self,
@@ -26,27 +24,19 @@ use kernel::{
 pub(crate) static OPS: OpsTable<bindings::kvm_vmid_pin_ops> =
     OpsTable(bindings::kvm_vmid_pin_ops {
         owner: kernel::module::this_module::<crate::KvmVmidPin>().as_ptr(),
-        get: Some(get),
-        put: Some(put),
+        pin: Some(pin),
+        unpin: Some(unpin),
         rollover: Some(rollover),
-        pinned: Some(pinned),
-        budget: Some(budget),
     });
 
-/// `kvm_vmid_pin_ops::get`: pins `vmid`.
+/// `kvm_vmid_pin_ops::pin`: pins `vmid`, already of the current generation.
 ///
 /// # Safety
 ///
-/// Called by `vmid.c` with `cpu_vmid_lock` held, from a frame that holds no
-/// token of ours. `vmid` is valid for the call, and stays at its address
-/// while pinned: it is either
-/// - `&kvm->arch.mmu.vmid` of a VM on which `kvm_arm_pinned_vmid_get()`
-///   holds a reference (kept by the pin), or
-/// - a `struct kvm_vmid` that the caller of `kvm_arm_vmid_reserve()` owns
-///   and keeps until `kvm_arm_vmid_unreserve()`; no VM is involved.
-unsafe extern "C" fn get(vmid: *mut bindings::kvm_vmid) -> c_int {
-    // SAFETY: the lock is held, and C's frame has no token of ours: this
-    // is the only one, as documented above.
+/// Called by `kvm_arm_vmid_pin()` with `cpu_vmid_lock` held. `vmid` is
+/// valid, and its caller keeps it valid and at its address until the unpin.
+unsafe extern "C" fn pin(vmid: *mut bindings::kvm_vmid) -> c_int {
+    // SAFETY: the lock is held, and this op makes the only token.
     let mut locked = unsafe { Locked::assume_held() };
     // SAFETY: `vmid` is valid for the call, as documented above.
     let vmid = unsafe { KvmVmid::from_raw(vmid) };
@@ -56,37 +46,31 @@ unsafe extern "C" fn get(vmid: *mut bindings::kvm_vmid) -> c_int {
     }
 }
 
-/// `kvm_vmid_pin_ops::put`: drops one pin of `vmid`.
+/// `kvm_vmid_pin_ops::unpin`: drops one pin of `vmid`.
 ///
 /// # Safety
 ///
-/// Called by `vmid.c` with `cpu_vmid_lock` held, from a frame that holds no
-/// token of ours. `vmid` is valid for the call: the VM's of the caller of
-/// `kvm_arm_pinned_vmid_put()`, which holds a pin (and through it a VM
-/// reference) or no pin at all, or the reservation the caller of
-/// `kvm_arm_vmid_unreserve()` owns.
-unsafe extern "C" fn put(vmid: *mut bindings::kvm_vmid) -> bool {
-    // SAFETY: as in `get`.
+/// Called by `kvm_arm_vmid_unpin()` with `cpu_vmid_lock` held; `vmid` is
+/// valid for the call.
+unsafe extern "C" fn unpin(vmid: *mut bindings::kvm_vmid) -> bool {
+    // SAFETY: as in `pin`.
     let mut locked = unsafe { Locked::assume_held() };
     // SAFETY: `vmid` is valid for the call, as documented above.
     let vmid = unsafe { KvmVmid::from_raw(vmid) };
-    // SAFETY: by the contract of `kvm_arm_pinned_vmid_put()` and
-    // `kvm_arm_vmid_unreserve()`, their caller gives up a pin it owns, or
-    // holds none (the put then changes nothing).
+    // SAFETY: by the contract of `kvm_arm_vmid_unpin()`, its caller gives
+    // up a pin it owns, or holds none (the put then changes nothing).
     unsafe { pins::put(&mut locked, vmid) }
 }
 
-/// `kvm_vmid_pin_ops::rollover`: marks pinned indices in the new `vmid_map`.
+/// `kvm_vmid_pin_ops::rollover`: keeps the pinned VMIDs in the new
+/// generation.
 ///
 /// # Safety
 ///
 /// Called from `flush_context()` with `cpu_vmid_lock` held; `map` is
-/// `vmid_map`. It may run inside our [`Locked::refresh`], whose token is
-/// then mutably borrowed for the whole call.
-unsafe extern "C" fn rollover(map: *mut usize) {
-    // SAFETY: the lock is held, and any outer token of ours is mutably
-    // borrowed by `refresh` (nothing derived from it is alive): this is
-    // the only token in use, as documented above.
+/// `vmid_map` and `generation` the new generation.
+unsafe extern "C" fn rollover(map: *mut usize, generation: u64) {
+    // SAFETY: as in `pin`.
     let mut locked = unsafe { Locked::assume_held() };
     let Some(bits) = pins::table(&mut locked).map(|t| t.bits()) else {
         return;
@@ -95,32 +79,5 @@ unsafe extern "C" fn rollover(map: *mut usize) {
     // allocator (the table was built for it), and the lock is held until
     // this op returns.
     let map = unsafe { ffi::vmid_map(map, bits) };
-    pins::rollover(&mut locked, map);
-}
-
-/// `kvm_vmid_pin_ops::pinned`: whether `new_vmid()` must keep the index.
-///
-/// # Safety
-///
-/// Called from `new_vmid()` with `cpu_vmid_lock` held; `vmid` is valid for
-/// the call. It may run inside our [`Locked::refresh`], as `rollover` may.
-unsafe extern "C" fn pinned(vmid: *mut bindings::kvm_vmid) -> bool {
-    // SAFETY: as in `rollover`.
-    let mut locked = unsafe { Locked::assume_held() };
-    // SAFETY: `vmid` is valid for the duration of the call.
-    let vmid = unsafe { KvmVmid::from_raw(vmid) };
-    pins::keep_on_refresh(&mut locked, vmid)
-}
-
-/// `kvm_vmid_pin_ops::budget`: how many VMIDs may be pinned (<= 0: pinning
-/// is disabled). Lets a driver ask without taking a VMID.
-///
-/// # Safety
-///
-/// Called from `kvm_arm_vmid_pin_host()` with `cpu_vmid_lock` held, from a
-/// frame that holds no token of ours.
-unsafe extern "C" fn budget() -> c_int {
-    // SAFETY: as in `get`.
-    let mut locked = unsafe { Locked::assume_held() };
-    pins::table(&mut locked).map_or(0, |t| c_int::try_from(t.budget()).unwrap_or(c_int::MAX))
+    pins::rollover(&mut locked, map, generation);
 }

@@ -38,7 +38,7 @@ impl Drop for Registration {
     fn drop(&mut self) {
         // SAFETY: by the type invariant our ops are registered. This waits
         // for callers (the rwsem), so no call runs in this module after it.
-        unsafe { bindings::arm_smmu_btm_unregister() };
+        unsafe { bindings::arm_smmu_btm_register(core::ptr::null()) };
     }
 }
 
@@ -55,18 +55,23 @@ pub(crate) struct Host {
 }
 
 impl Host {
-    /// Asks KVM; takes nothing from its VMID space.
+    /// Asks KVM (`kvm_arm_vmid_pin(NULL)`); takes nothing from its VMID
+    /// space.
     pub(crate) fn query() -> Self {
-        let mut h = bindings::kvm_vmid_pin_host::default();
-        // SAFETY: `h` is a valid, writable `struct kvm_vmid_pin_host`.
-        unsafe { bindings::kvm_arm_vmid_pin_host(&mut h) };
+        // SAFETY: NULL only asks; no precondition.
+        let ret = unsafe { bindings::kvm_arm_vmid_pin(core::ptr::null_mut()) };
+        let el: u64;
+        // SAFETY: reading `CurrentEL` has no side effect, at EL1 and EL2.
+        unsafe { core::arch::asm!("mrs {}, CurrentEL", out(reg) el, options(nomem, nostack)) };
         Self {
-            vhe: h.vhe,
-            kvm_vmid_bits: (h.initialised && !h.protected).then_some(h.vmid_bits),
-            pinning: if h.pin_budget == -(bindings::ENODEV as i32) {
-                Pinning::NotLoaded
+            vhe: (el >> 2) & 3 == 2,
+            // Without a pin module KVM's width is not asked for: nothing is
+            // shared with KVM then.
+            kvm_vmid_bits: (ret > 0).then_some(ret as u32),
+            pinning: if ret > 0 {
+                Pinning::Budget(1)
             } else {
-                Pinning::Budget(h.pin_budget)
+                Pinning::NotLoaded
             },
         }
     }
@@ -76,8 +81,8 @@ impl Host {
 ///
 /// # Invariants
 ///
-/// `vmid` holds a reservation (`kvm_arm_vmid_reserve()` succeeded) until
-/// drop, and is boxed so its address, the pin's owner key, stays put.
+/// `vmid` is pinned (`kvm_arm_vmid_pin()` of a zeroed `struct kvm_vmid`
+/// succeeded) until drop, and is boxed so its address stays put.
 pub(crate) struct Reserved {
     vmid: KBox<Opaque<bindings::kvm_vmid>>,
     value: u16,
@@ -87,8 +92,9 @@ impl Reserved {
     /// Reserves a VMID; `ENODEV` without the pin module, `ENOSPC`.
     pub(crate) fn new() -> Result<Self> {
         let vmid = KBox::new(Opaque::zeroed(), GFP_KERNEL)?;
-        // SAFETY: `vmid` is a zeroed `kvm_vmid` that we own.
-        let ret = unsafe { bindings::kvm_arm_vmid_reserve(vmid.get()) };
+        // SAFETY: `vmid` is a zeroed `kvm_vmid` that we own, boxed, and
+        // keep until the unpin in `drop`.
+        let ret = unsafe { bindings::kvm_arm_vmid_pin(vmid.get()) };
         to_result(ret)?;
         let value = u16::try_from(ret).map_err(|_| EINVAL)?;
         // INVARIANT: the reservation succeeded.
@@ -103,17 +109,17 @@ impl Reserved {
 
 impl Drop for Reserved {
     fn drop(&mut self) {
-        // SAFETY: by the type invariant, `vmid` holds a reservation.
-        unsafe { bindings::kvm_arm_vmid_unreserve(self.vmid.get()) };
+        // SAFETY: by the type invariant, `vmid` is pinned, by us.
+        unsafe { bindings::kvm_arm_vmid_unpin(self.vmid.get()) };
     }
 }
 
-/// A pin on a VM's stage-2 VMID (`kvm_arm_pinned_vmid_get()`), which also
-/// holds a reference on the VM.
+/// A pin on a VM's stage-2 VMID (`kvm_arm_vmid_pin()`).
 ///
 /// # Invariants
 ///
-/// `kvm` is a VM on which one pin is held until drop.
+/// One pin on `kvm`'s VMID is held until drop, and `kvm` stays alive for as
+/// long: the vIOMMU holds the VM's file until after its vSMMU is destroyed.
 pub(crate) struct VmPin {
     kvm: *mut bindings::kvm,
     value: u16,
@@ -127,13 +133,14 @@ impl VmPin {
     ///
     /// # Safety
     ///
-    /// `kvm` must be a VM the caller holds a reference on.
+    /// `kvm` must stay alive until the value is dropped.
     pub(crate) unsafe fn new(kvm: *mut bindings::kvm) -> Result<Self> {
-        // SAFETY: `kvm` is a live VM, per the caller.
-        let ret = unsafe { bindings::kvm_arm_pinned_vmid_get(kvm) };
+        // SAFETY: `kvm` is alive, and stays so until the unpin, per the
+        // caller.
+        let ret = unsafe { bindings::kvm_arm_vmid_pin(&raw mut (*kvm).arch.mmu.vmid) };
         to_result(ret)?;
         let value = u16::try_from(ret).map_err(|_| EINVAL)?;
-        // INVARIANT: the pin was taken; it holds its own VM reference.
+        // INVARIANT: the pin was taken.
         Ok(Self { kvm, value })
     }
 
@@ -149,7 +156,7 @@ impl VmPin {
 
     /// The VM's statistics name, `kvm-<pid>`, for messages and debugfs.
     pub(crate) fn vm_name(&self) -> &str {
-        // SAFETY: the pin holds a reference on the VM; `stats_id` is a
+        // SAFETY: the VM is alive (type invariant); `stats_id` is a
         // NUL-terminated string set at creation and never changed.
         let id = unsafe { CStr::from_char_ptr((*self.kvm).stats_id.as_ptr()) };
         id.to_str().unwrap_or("?")
@@ -158,23 +165,33 @@ impl VmPin {
 
 impl Drop for VmPin {
     fn drop(&mut self) {
-        // SAFETY: by the type invariant we hold a pin (and so a reference)
-        // on `kvm`; this may sleep, and callers hold no spinlock.
-        unsafe { bindings::kvm_arm_pinned_vmid_put(self.kvm) };
+        // SAFETY: by the type invariant we hold a pin on the VM's VMID, and
+        // the VM is alive.
+        unsafe { bindings::kvm_arm_vmid_unpin(&raw mut (*self.kvm).arch.mmu.vmid) };
     }
 }
 
-/// The VM a vIOMMU was created for (`viommu->kvm`, set by iommufd_kvm),
-/// and the vIOMMU's iommufd object id.
+/// The VM a vIOMMU holds (`viommu->kvm_file`, held when iommufd_kvm says
+/// so), or NULL; its stage-2 parent (an identity, never shown); and its
+/// iommufd object id.
 ///
 /// # Safety
 ///
 /// `viommu` is a vIOMMU being initialised by the SMMU driver.
-pub(crate) unsafe fn viommu_kvm_and_id(
+pub(crate) unsafe fn viommu_kvm_parent_id(
     viommu: *mut bindings::iommufd_viommu,
-) -> (*mut bindings::kvm, u32) {
-    // SAFETY: valid per the caller.
-    unsafe { ((*viommu).kvm, (*viommu).obj.id) }
+) -> (*mut bindings::kvm, usize, u32) {
+    // SAFETY: valid per the caller; a held VM file's `private_data` is its
+    // `struct kvm`.
+    unsafe {
+        let file = (*viommu).kvm_file;
+        let kvm = if file.is_null() {
+            core::ptr::null_mut()
+        } else {
+            (*file).private_data.cast()
+        };
+        (kvm, (*viommu).hwpt as usize, (*viommu).obj.id)
+    }
 }
 
 /// This module's reference count.

@@ -33,10 +33,8 @@ pub(crate) static OPS: OpsTable<bindings::arm_smmu_btm_ops> =
     OpsTable(bindings::arm_smmu_btm_ops {
         owner: kernel::module::this_module::<crate::SmmuV3Btm>().as_ptr(),
         use_btm: Some(use_btm),
-        s2_vmid_get: Some(s2_vmid_get),
-        s2_vmid_put: Some(s2_vmid_put),
-        vsmmu_vmid_get: Some(vsmmu_vmid_get),
-        vsmmu_vmid_put: Some(vsmmu_vmid_put),
+        vmid_get: Some(vmid_get),
+        vmid_put: Some(vmid_put),
         remove: Some(remove),
     });
 
@@ -156,10 +154,9 @@ pub(crate) unsafe extern "C" fn use_btm(
 
 /// A VMID for a private stage-2 domain: `None` to use the driver's own.
 ///
-/// On success the reservation is returned as a cookie (a `KBox<Private>`
-/// given up with [`ForeignOwnable::into_foreign`]), to be given back once
-/// to [`s2_vmid_release`].
-pub(crate) fn s2_vmid(dev: usize) -> Result<Option<(u16, *mut c_void)>> {
+/// On success the reservation is returned, to be given back once to
+/// [`private_release`] (the driver holds it, boxed, as the domain's cookie).
+pub(crate) fn s2_vmid(dev: usize) -> Result<Option<(u16, Private)>> {
     let mut st = STATE.lock();
     let Some(s) = st.smmu(dev) else {
         return Ok(None);
@@ -179,43 +176,13 @@ pub(crate) fn s2_vmid(dev: usize) -> Result<Option<(u16, *mut c_void)>> {
         return Err(ERANGE);
     }
     let vmid = res.value();
-    // On failure the box (and with it the reservation) is dropped.
-    let entry = KBox::new(Private { smmu: dev, res }, GFP_KERNEL)?;
     st.private
         .push(PrivateView { smmu: dev, vmid }, GFP_KERNEL)?;
-    Ok(Some((vmid, entry.into_foreign())))
-}
-
-/// `arm_smmu_btm_ops::s2_vmid_get`.
-///
-/// # Safety
-///
-/// Called by the driver when it finalises a stage-2 domain; `cookie` is
-/// writable.
-pub(crate) unsafe extern "C" fn s2_vmid_get(
-    dev: *mut bindings::device,
-    cookie: *mut *mut c_void,
-) -> c_int {
-    match s2_vmid(dev as usize) {
-        Ok(None) => 0,
-        Ok(Some((vmid, owned))) => {
-            // SAFETY: `cookie` is writable, per the caller.
-            unsafe { *cookie = owned };
-            c_int::from(vmid)
-        }
-        Err(e) => e.to_errno(),
-    }
+    Ok(Some((vmid, Private { smmu: dev, res })))
 }
 
 /// Releases a private domain's VMID.
-///
-/// # Safety
-///
-/// `cookie` was returned by [`s2_vmid`] and is given back once.
-pub(crate) unsafe fn s2_vmid_release(cookie: *mut c_void) {
-    // SAFETY: per the contract, `cookie` is a `KBox<Private>` that
-    // `s2_vmid` gave up with `into_foreign()`, given back only now.
-    let entry = unsafe { KBox::<Private>::from_foreign(cookie) };
+pub(crate) fn private_release(entry: Private) {
     {
         let mut st = STATE.lock();
         let vmid = entry.res.value();
@@ -231,28 +198,16 @@ pub(crate) unsafe fn s2_vmid_release(cookie: *mut c_void) {
     drop(entry);
 }
 
-/// `arm_smmu_btm_ops::s2_vmid_put`.
-///
-/// # Safety
-///
-/// Called by the driver when it frees a domain whose VMID came from
-/// [`s2_vmid_get`], with that cookie.
-pub(crate) unsafe extern "C" fn s2_vmid_put(_dev: *mut bindings::device, cookie: *mut c_void) {
-    // SAFETY: the driver gives back the cookie of `s2_vmid_get` once.
-    unsafe { s2_vmid_release(cookie) };
-}
-
 /// The VMID of a new vSMMU: `Ok(0)` to keep the stage-2 parent's.
 ///
-/// `parent` is the stage-2 parent's VMID, which identifies the parent on
-/// this SMMU. Two vSMMUs of one VM on one SMMU share the VM's VMID, so they
+/// `parent` identifies the stage-2 parent (`viommu->hwpt`). Two vSMMUs of one VM on one SMMU share the VM's VMID, so they
 /// must share the stage 2 too: another parent is refused with `EEXIST`.
 pub(crate) fn vsmmu_vmid(
     dev: usize,
     viommu: usize,
     viommu_id: u32,
     kvm: *mut bindings::kvm,
-    parent: u16,
+    parent: usize,
 ) -> Result<u16> {
     let bits = {
         let st = STATE.lock();
@@ -265,7 +220,8 @@ pub(crate) fn vsmmu_vmid(
         pr_err!("BTM is in use: a vSMMU needs the VM of its device (add the VM file to kvm-vfio before binding)\n");
         return Err(EINVAL);
     }
-    // SAFETY: iommufd_kvm holds a reference on `viommu->kvm`.
+    // SAFETY: the vIOMMU holds the VM's file until after the vSMMU's
+    // destroy, which drops the pin.
     let pin = unsafe { VmPin::new(kvm) }
         .inspect_err(|e| pr_err!("cannot pin the VM's VMID: {:?}\n", e))?;
     if !policy::vmid_fits(pin.value(), bits) {
@@ -305,21 +261,63 @@ pub(crate) fn vsmmu_vmid(
     Ok(vmid)
 }
 
-/// `arm_smmu_btm_ops::vsmmu_vmid_get`.
+/// What a VMID cookie given to the driver holds.
+enum Held {
+    /// A private stage-2 domain's reservation.
+    Private(Private),
+    /// The vIOMMU (an identity) whose vSMMU pins its VM's VMID.
+    Vsmmu(usize),
+}
+
+/// `arm_smmu_btm_ops::vmid_get`: the VMID of a vSMMU (`viommu`) or of a
+/// private stage 2 (NULL), with a cookie for [`vmid_put`]; 0 for the
+/// driver's own VMID.
 ///
 /// # Safety
 ///
-/// Called by `arm_vsmmu_init()` for a vIOMMU being initialised.
-pub(crate) unsafe extern "C" fn vsmmu_vmid_get(
+/// Called by the driver for its SMMU `dev`, with a vIOMMU it is
+/// initialising or NULL, and a writable `cookie`.
+pub(crate) unsafe extern "C" fn vmid_get(
     dev: *mut bindings::device,
     viommu: *mut bindings::iommufd_viommu,
-    s2_vmid: u16,
+    cookie: *mut *mut c_void,
 ) -> c_int {
-    // SAFETY: `viommu` is being initialised, per the caller.
-    let (kvm, id) = unsafe { ffi::viommu_kvm_and_id(viommu) };
-    match vsmmu_vmid(dev as usize, viommu as usize, id, kvm, s2_vmid) {
-        Ok(v) => c_int::from(v),
-        Err(e) => e.to_errno(),
+    let got = if viommu.is_null() {
+        s2_vmid(dev as usize).map(|r| r.map(|(vmid, p)| (vmid, Held::Private(p))))
+    } else {
+        // SAFETY: `viommu` is being initialised, per the caller.
+        let (kvm, parent, id) = unsafe { ffi::viommu_kvm_parent_id(viommu) };
+        vsmmu_vmid(dev as usize, viommu as usize, id, kvm, parent)
+            .map(|vmid| (vmid != 0).then_some((vmid, Held::Vsmmu(viommu as usize))))
+    };
+    let (vmid, held) = match got {
+        Ok(Some(g)) => g,
+        Ok(None) => return 0,
+        Err(e) => return e.to_errno(),
+    };
+    match KBox::new(held, GFP_KERNEL) {
+        Ok(b) => {
+            // SAFETY: `cookie` is writable, per the caller.
+            unsafe { *cookie = b.into_foreign() };
+            c_int::from(vmid)
+        }
+        // The failed box dropped `held`: the VMID is given back.
+        Err(e) => Error::from(e).to_errno(),
+    }
+}
+
+/// `arm_smmu_btm_ops::vmid_put`.
+///
+/// # Safety
+///
+/// Called by the driver once for each cookie [`vmid_get`] gave it.
+pub(crate) unsafe extern "C" fn vmid_put(_dev: *mut bindings::device, cookie: *mut c_void) {
+    // SAFETY: per the contract, `cookie` is a `KBox<Held>` that `vmid_get`
+    // gave up with `into_foreign()`, given back only now.
+    let held = unsafe { KBox::<Held>::from_foreign(cookie) };
+    match KBox::into_inner(held) {
+        Held::Private(p) => private_release(p),
+        Held::Vsmmu(viommu) => vsmmu_release(viommu),
     }
 }
 
@@ -332,18 +330,6 @@ pub(crate) fn vsmmu_release(viommu: usize) {
     };
     // May drop the last VM reference: outside the lock.
     drop(entry);
-}
-
-/// `arm_smmu_btm_ops::vsmmu_vmid_put`.
-///
-/// # Safety
-///
-/// Called by the vSMMU's destroy.
-pub(crate) unsafe extern "C" fn vsmmu_vmid_put(
-    _dev: *mut bindings::device,
-    viommu: *mut bindings::iommufd_viommu,
-) {
-    vsmmu_release(viommu as usize);
 }
 
 /// Forgets an SMMU, and the module reference it held with BTM in use.

@@ -31,8 +31,8 @@ pub(crate) struct Vsmmu {
     pub(crate) viommu: usize,
     /// The vIOMMU's iommufd object id, for messages and debugfs.
     pub(crate) viommu_id: u32,
-    /// The stage-2 parent's VMID, which identifies the parent on the SMMU.
-    pub(crate) parent: u16,
+    /// The stage-2 parent (`viommu->hwpt`), as an identity: never shown.
+    pub(crate) parent: usize,
     pub(crate) pin: VmPin,
 }
 
@@ -133,11 +133,10 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         for v in st.vsmmus.iter().filter(|v| v.smmu == s.dev) {
             writeln!(
                 f,
-                "  vsmmu {}: vmid {} source kvm-pin (vm {}, parent vmid {})",
+                "  vsmmu {}: vmid {} source kvm-pin (vm {})",
                 v.viommu_id,
                 v.pin.value(),
-                v.pin.vm_name(),
-                v.parent
+                v.pin.vm_name()
             )?;
         }
         for p in st.private.iter().filter(|p| p.smmu == s.dev) {
