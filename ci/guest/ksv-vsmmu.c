@@ -1222,6 +1222,54 @@ static void test_wrong_order(void)
 	vmm_close(&m);
 }
 
+/*
+ * unbind-first: the VMM closes the device (cdev and kvm-vfio: the device is
+ * unbound from iommufd) and the VM while the vIOMMU lives. The vIOMMU holds
+ * the VM's file: the VMID stays pinned until the vIOMMU is destroyed.
+ */
+static void test_unbind_first(void)
+{
+	struct vmm m;
+	struct pins p0 = { 0 }, p1, p2, p3;
+	long v1, v2;
+	int held, back, rc;
+	char s1[256], s2[256];
+
+	if (!vmm_base(&m, 1))
+		read_pins(&p0);
+	if (!m.parent || vmm_nest(&m)) {
+		check("unbind-first", 0, "setup failed");
+		vmm_close(&m);
+		return;
+	}
+	read_pins(&p1);
+	close(m.dev);
+	close(m.kvfio);
+	m.dev = m.kvfio = -1;
+	m.attached = 0;
+	vm_close(&m.vm);
+	read_pins(&p2);
+	v1 = assoc("viommus");
+	held = !expect_kvm || (p1.pinned == p0.pinned + 1 && p2.pinned == p1.pinned && v1 >= 1);
+	/* The vDEVICE and the attachment went with the device. */
+	if (m.nested)
+		destroy(&m, m.nested, "nested hwpt");
+	m.nested = m.vdev = 0;
+	rc = m.viommu ? destroy(&m, m.viommu, "viommu") : -1;
+	m.viommu = 0;
+	read_pins(&p3);
+	v2 = assoc("viommus");
+	back = !expect_kvm || (p3.pinned == p0.pinned && v2 == v1 - 1);
+	pins_str(&p2, s1, sizeof(s1));
+	pins_str(&p3, s2, sizeof(s2));
+	check("unbind-first", held && back && !rc,
+	      "device fds and VM closed with the vIOMMU alive: {%s} viommus %ld%s; vIOMMU destroy %s: {%s} viommus %ld%s",
+	      s1, v1, expect_kvm ? (held ? " VMID still pinned" : " VMID NOT pinned") : "",
+	      rc ? "FAILED" : "ok", s2, v2,
+	      expect_kvm ? (back ? " pin released" : " pin NOT released") : "");
+	vmm_close(&m);
+}
+
 /* The child: a whole VMM, one DMA, then wait to be killed. */
 static void killed_child(int wfd)
 {
@@ -1422,6 +1470,7 @@ int main(int argc, char **argv)
 	test_no_vm();
 	test_second_parent();
 	test_wrong_order();
+	test_unbind_first();
 	test_killed_vmm();
 
 	for (int i = 0; i < 3; i++) {
