@@ -72,15 +72,17 @@ module! {
     },
 }
 
-/// The module: the registered ops and the debugfs view.
+/// The module: the registered ops, the debugfs view and the pin table.
 ///
-/// Fields drop in order: the ops are unregistered first.
+/// Fields drop in order: the ops are unregistered first, the table is
+/// freed last.
 struct KvmVmidPin {
     _ops: ffi::Registration,
     _state: Pin<KBox<debugfs::File<StateView>>>,
     _dir: debugfs::Dir,
     #[cfg(all(ksv_test, CONFIG_KUNIT))]
     _test_vms: tests::test_vm::Pool,
+    _table: Table,
 }
 
 /// The contents of the debugfs `state` file.
@@ -89,8 +91,8 @@ struct StateView {
     mode: &'static str,
 }
 
-/// What the debugfs view shows, copied under the allocator lock and
-/// formatted after it is dropped.
+/// What the debugfs view shows, copied from [`pins::View`] and formatted
+/// after.
 struct Snapshot {
     bits: u32,
     budget: i64,
@@ -101,41 +103,27 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    /// Copies the table; `None` if it is not installed.
-    ///
-    /// The buffer is allocated unlocked for the number of pins seen last;
-    /// if more appeared meanwhile, it retries with the larger count. Under
-    /// the lock only the pinned bitmap's words and set slots are visited.
+    /// Copies the view; `None` if the table is not installed.
     fn take() -> Result<Option<Self>> {
-        let mut cap = 0;
-        loop {
-            let mut pinned = KVVec::with_capacity(cap, GFP_KERNEL)?;
-            let snap = ffi::with_lock(|locked| {
-                let t = pins::table(locked)?;
-                if t.nr_pinned() > cap {
-                    return Some(Err(t.nr_pinned()));
-                }
-                for (idx, slot) in t.iter_pinned() {
-                    // Cannot fail: `cap >= nr_pinned`, the number of set bits.
-                    let _ = pinned.push_within_capacity((idx, slot.refs));
-                }
-                Some(Ok((t.bits(), t.budget(), t.nr_pinned(), t.stats())))
-            })
-            .flatten();
-            match snap {
-                None => return Ok(None),
-                Some(Err(more)) => cap = more,
-                Some(Ok((bits, budget, nr_pinned, stats))) => {
-                    return Ok(Some(Self {
-                        bits,
-                        budget,
-                        nr_pinned,
-                        stats,
-                        pinned,
-                    }))
+        let Some(nr) = pins::with_view(|v| v.nr_pinned()) else {
+            return Ok(None);
+        };
+        // Room for pins taken meanwhile; more are left out of this copy.
+        let mut pinned = KVVec::with_capacity(nr + 16, GFP_KERNEL)?;
+        Ok(pins::with_view(|v| {
+            for p in v.pinned() {
+                if pinned.push_within_capacity(p).is_err() {
+                    break;
                 }
             }
-        }
+            Self {
+                bits: v.bits,
+                budget: v.budget,
+                nr_pinned: v.nr_pinned(),
+                stats: v.stats(),
+                pinned,
+            }
+        }))
     }
 }
 
@@ -174,8 +162,11 @@ impl kernel::Module for KvmVmidPin {
         } else {
             None
         };
-        // Dropping `ops` unregisters, on every early return below.
-        let (ops, host) = ffi::Registration::new(&ops::OPS)?;
+        let host = ffi::Host::query();
+        if host.vmid_bits == 0 {
+            pr_err!("KVM is not initialised (kernel not booted at EL2?): nothing to pin\n");
+            return Err(ENODEV);
+        }
         let n = 1usize << host.vmid_bits;
         let slots = KVVec::from_elem(pin_table::Slot::default(), n, GFP_KERNEL)?;
         let words = KVVec::from_elem(0, pin_table::bitmap_words(n), GFP_KERNEL)?;
@@ -190,13 +181,19 @@ impl kernel::Module for KvmVmidPin {
                 host.nr_cpus
             );
         }
-        ffi::with_lock(|locked| pins::install(locked, table)).ok_or(EINVAL)?;
+        // SAFETY: the ops are not registered yet.
+        unsafe { pins::install(table) }?;
+        // Frees the table when dropped: on an early return below, or last
+        // at exit.
+        let table = Table(());
         #[cfg(all(ksv_test, CONFIG_KUNIT))]
         let test_vms =
             tests::test_vm::Pool::fill().inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
         let dir = debugfs::Dir::new(c"kvm_vmid_pin");
         let view = StateView { mode: host.mode() };
         let state = KBox::pin_init(dir.read_only_file(c"state", view), GFP_KERNEL)?;
+        // Last: dropping it unregisters.
+        let ops = ffi::Registration::new(&ops::OPS)?;
         pr_info!(
             "KVM {} mode, {}-bit VMIDs, {} CPUs: pin budget {}\n",
             host.mode(),
@@ -214,6 +211,29 @@ impl kernel::Module for KvmVmidPin {
             _dir: dir,
             #[cfg(all(ksv_test, CONFIG_KUNIT))]
             _test_vms: test_vms,
+            _table: table,
         })
+    }
+}
+
+/// The installed pin table; removes and frees it when dropped, after the
+/// ops are unregistered and the debugfs file is removed (the module's
+/// fields drop in order).
+struct Table(());
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        // SAFETY: this is dropped after the ops are unregistered (or before
+        // they were registered) and after the debugfs file is removed; the
+        // tests ran before.
+        let table = unsafe { pins::remove() };
+        if let Some(t) = &table {
+            pr_info!(
+                "unloaded: {} pins, {} unpins, {} rollovers seen\n",
+                t.stats().pins,
+                t.stats().unpins,
+                t.stats().rollovers
+            );
+        }
     }
 }

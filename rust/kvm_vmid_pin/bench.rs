@@ -8,7 +8,6 @@
 //! the ops are registered (the C dispatch alone, `-ENODEV`) and after.
 
 use crate::ffi::{
-    self,
     KvmVmid,
     OwnedPin, //
 };
@@ -41,7 +40,7 @@ pub(crate) fn pin_unpin() -> u64 {
 }
 
 fn rollovers() -> u64 {
-    ffi::with_lock(|l| pins::table(l).map_or(0, |t| t.stats().rollovers)).unwrap_or(0)
+    pins::with_view(|v| v.stats().rollovers).unwrap_or(0)
 }
 
 /// Mean cost of the pin that rolls the generation over, with `nr_pins`

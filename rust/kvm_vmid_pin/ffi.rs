@@ -6,9 +6,9 @@
 //!
 //! Every call this module makes into KVM's VMID allocator is made here. The
 //! hooks come from `patches/0002-KVM-arm64-Let-a-module-pin-VMIDs-*`:
-//! `kvm_arm_vmid_pin_register()`, `kvm_arm_vmid_pin()`/`unpin()` (which
-//! other drivers call, and which reach this module through its `pin` and
-//! `unpin` ops) and `kvm_arm_vmid_pin_call()`. The crate's other raw C
+//! `kvm_arm_vmid_bits`, `kvm_arm_vmid_pin_register()` and
+//! `kvm_arm_vmid_pin()`/`unpin()` (which other drivers call, and which
+//! reach this module through its `pin` and `unpin` ops). The crate's other raw C
 //! calls are in the files shared by path: `common/ops_table.rs` (the ops
 //! table) and, in test builds only, `common/kvm.rs` and
 //! `common/test_vm.rs` (VMs for KUnit); `ops.rs` names `bindings::` types
@@ -19,13 +19,10 @@
 //! `cpu_vmid_lock` is a *raw* spinlock, taken with `raw_spin_lock_irqsave()`:
 //! while it is held, interrupts and preemption are off on the holding CPU,
 //! also under `PREEMPT_RT` (where a `spinlock_t` would not disable either).
-//! KVM calls every op with it held; [`with_lock`] runs our own bookkeeping
+//! KVM calls every op with it held, and nothing else of this module runs
 //! under it.
 
-use core::{
-    ffi::c_void,
-    marker::PhantomData, //
-};
+use core::marker::PhantomData;
 use kernel::{
     bindings,
     prelude::*,
@@ -44,6 +41,18 @@ pub(crate) struct Host {
 }
 
 impl Host {
+    /// Reads KVM's VMID width (`kvm_arm_vmid_bits`, 0 until KVM is
+    /// initialised), the CPU count and the mode.
+    pub(crate) fn query() -> Self {
+        Self {
+            // SAFETY: `kvm_arm_vmid_bits` is written once, at KVM's init,
+            // before any module loads (`__ro_after_init`).
+            vmid_bits: unsafe { bindings::kvm_arm_vmid_bits },
+            nr_cpus: kernel::cpu::nr_cpu_ids(),
+            vhe: running_at_el2(),
+        }
+    }
+
     /// The KVM mode as KVM names it at boot.
     pub(crate) fn mode(&self) -> &'static str {
         if self.vhe {
@@ -130,11 +139,11 @@ impl KvmVmid {
 /// `cpu_vmid_lock` is a raw spinlock taken with interrupts off, so the
 /// holder cannot be preempted or migrated, also under `PREEMPT_RT`.
 ///
-/// No op is ever called from within another op or from within
-/// [`with_lock`]: KVM calls them from `kvm_arm_vmid_pin()`,
-/// `kvm_arm_vmid_unpin()` and `new_vmid()`, all of which take the lock
-/// first, so calling them with the lock held would deadlock rather than
-/// re-enter. One lock acquisition therefore has at most one token.
+/// Only the ops make tokens, and no op is ever called from within another:
+/// KVM calls them from `kvm_arm_vmid_pin()`, `kvm_arm_vmid_unpin()` and
+/// `new_vmid()`, which take the lock first, so calling them from an op
+/// would deadlock rather than re-enter. One lock acquisition therefore has
+/// at most one token.
 ///
 /// # Invariants
 ///
@@ -154,55 +163,13 @@ impl Locked {
     ///
     /// This CPU holds `cpu_vmid_lock`, taken with interrupts off, for as
     /// long as the token lives, and no other token of this acquisition
-    /// exists: the caller is an op that KVM calls with the lock held, or
-    /// [`with_lock`]'s callback.
+    /// exists: the caller is an op that KVM calls with the lock held.
     pub(crate) unsafe fn assume_held() -> Self {
         // INVARIANT: the caller holds the lock and makes the only token.
         Self {
             _not_send: PhantomData,
         }
     }
-}
-
-/// Runs `f` under `cpu_vmid_lock` (`kvm_arm_vmid_pin_call()`), for this
-/// module's own bookkeeping.
-///
-/// `f` runs with interrupts off: it must not sleep, and must not call into
-/// the allocator (`kvm_arm_vmid_pin()` and the like take the lock: a
-/// deadlock). Never assert in it: a failed KUnit assertion would end the
-/// thread with the lock held. Returns `None` only if KVM did not call `f`,
-/// which it always does.
-pub(crate) fn with_lock<R, F: FnOnce(&mut Locked) -> R>(f: F) -> Option<R> {
-    struct Call<G, T> {
-        f: Option<G>,
-        ret: Option<T>,
-    }
-
-    /// # Safety
-    ///
-    /// `arg` points to a live `Call<G, T>`, and `cpu_vmid_lock` is held.
-    unsafe extern "C" fn trampoline<G: FnOnce(&mut Locked) -> T, T>(arg: *mut c_void) {
-        // SAFETY: `arg` is the `Call` that `with_lock` passed, alive and
-        // not otherwise accessed while KVM runs this callback.
-        let call = unsafe { &mut *arg.cast::<Call<G, T>>() };
-        // SAFETY: KVM runs this callback with `cpu_vmid_lock` held, and it
-        // makes the only token of this acquisition.
-        let mut locked = unsafe { Locked::assume_held() };
-        if let Some(f) = call.f.take() {
-            call.ret = Some(f(&mut locked));
-        }
-    }
-
-    let mut call = Call {
-        f: Some(f),
-        ret: None,
-    };
-    // SAFETY: the callback matches `call`'s type, and `call` outlives the
-    // call, which runs the callback synchronously.
-    unsafe {
-        bindings::kvm_arm_vmid_pin_call(Some(trampoline::<F, R>), (&raw mut call).cast::<c_void>())
-    };
-    call.ret
 }
 
 /// `kvm_arm_vmid_pin(NULL)`: the VMID width if pins can be taken (a pin
@@ -235,8 +202,7 @@ pub(crate) struct OwnedPin<'a> {
 #[cfg(ksv_test)]
 impl<'a> OwnedPin<'a> {
     /// Pins `vmid`, which the borrow keeps at its address (the pin's
-    /// owner key) and alive while pinned. Takes `cpu_vmid_lock`: never
-    /// call it from [`with_lock`].
+    /// owner key) and alive while pinned.
     pub(crate) fn take(vmid: &'a KvmVmid) -> Result<Self> {
         // SAFETY: `vmid` is valid, and stays valid while this value lives,
         // which puts the pin before the borrow ends.
@@ -285,19 +251,17 @@ pub(crate) unsafe fn unpin_unowned(vmid: &KvmVmid) {
 pub(crate) struct Registration(());
 
 impl Registration {
-    /// Registers `ops` and returns the host's KVM state.
+    /// Registers `ops`; the table must be installed.
     ///
-    /// `ENODEV` if KVM is not initialised, `EOPNOTSUPP` under protected
-    /// KVM, `EBUSY` if another pin module is registered: each said in
-    /// dmesg. Until the caller installs its table, the ops find none and
-    /// pin nothing (`ENODEV`).
+    /// `ENODEV` if KVM is not initialised or runs in protected mode,
+    /// `EBUSY` if another pin module is registered: each said in dmesg.
     pub(crate) fn new(
         ops: &'static crate::ops_table::OpsTable<bindings::kvm_vmid_pin_ops>,
-    ) -> Result<(Self, Host)> {
+    ) -> Result<Self> {
         // SAFETY: `ops` is a static table of valid functions.
         let ret = unsafe { bindings::kvm_arm_vmid_pin_register(&ops.0) };
         match Error::from_errno(ret.min(0)) {
-            _ if ret > 0 => {}
+            _ if ret == 0 => {}
             e if e == ENODEV => {
                 pr_err!("KVM is not initialised (kernel not booted at EL2?): nothing to pin\n");
                 return Err(e);
@@ -312,13 +276,7 @@ impl Registration {
             }
         }
         // INVARIANT: registered above.
-        let reg = Self(());
-        let host = Host {
-            vmid_bits: ret as u32,
-            nr_cpus: kernel::cpu::nr_cpu_ids(),
-            vhe: running_at_el2(),
-        };
-        Ok((reg, host))
+        Ok(Self(()))
     }
 }
 
@@ -328,18 +286,6 @@ impl Drop for Registration {
         // them under `cpu_vmid_lock`, which unregistering takes, so none
         // runs in this module after it.
         unsafe { bindings::kvm_arm_vmid_pin_register(core::ptr::null()) };
-        // No op runs any more; the table is freed after the lock is
-        // released.
-        let table = with_lock(crate::pins::remove).flatten();
-        if let Some(t) = &table {
-            pr_info!(
-                "unloaded: {} pins, {} unpins, {} rollovers seen\n",
-                t.stats().pins,
-                t.stats().unpins,
-                t.stats().rollovers
-            );
-        }
-        drop(table);
     }
 }
 

@@ -4,9 +4,8 @@
 //!
 //! `arch/arm64/kvm/vmid.c` calls every op with `cpu_vmid_lock` (a raw
 //! spinlock) held and interrupts off, from `kvm_arm_vmid_pin()`,
-//! `kvm_arm_vmid_unpin()` and `new_vmid()`, never from within another op or
-//! [`ffi::with_lock`]: each op makes the only [`Locked`] token of its lock
-//! acquisition.
+//! `kvm_arm_vmid_unpin()` and `new_vmid()`, never from within another op:
+//! each op makes the only [`Locked`] token of its lock acquisition.
 
 use crate::ffi::{
     self,

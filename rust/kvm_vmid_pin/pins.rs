@@ -14,8 +14,11 @@
 //! - The table stores VMID *addresses*; the rollover op writes the new
 //!   generation into each pinned VMID, which the rule above keeps valid.
 //!
-//! The table is only changed in this file: other files get a shared view
-//! ([`table`]), so pins are only taken and dropped by [`get`] and [`put`].
+//! The table is only changed in this file, by the ops ([`get`], [`put`] and
+//! [`rollover`]) under KVM's `cpu_vmid_lock`, and by [`install`] and
+//! [`remove`] while the ops are not registered. After each change the ops
+//! copy what changed into the [`View`], which debugfs and the tests read
+//! without the lock.
 
 use crate::ffi::{
     KvmVmid,
@@ -24,12 +27,23 @@ use crate::ffi::{
 use crate::pin_table::{
     PinError,
     PinTable,
-    Slot, //
+    Slot,
+    Stats, //
 };
-use core::cell::UnsafeCell;
+use core::{
+    cell::UnsafeCell,
+    sync::atomic::{
+        AtomicPtr,
+        Ordering, //
+    },
+};
 use kernel::{
     pr_warn_once,
-    prelude::*, //
+    prelude::*,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    }, //
 };
 
 /// The pin table with storage from the kernel's allocators.
@@ -42,7 +56,8 @@ pub(crate) type Table = PinTable<KVVec<Slot>, KVVec<usize>>;
 /// The cell is only accessed through [`table_mut`], whose callers need a
 /// `&mut` [`Locked`] token, so every access holds `cpu_vmid_lock` and, by
 /// the rules of [`Locked::assume_held`], at most one reference to the table
-/// is in use at a time.
+/// is in use at a time; or by [`install`] and [`remove`], while no op is
+/// registered.
 struct Guarded(UnsafeCell<Option<Table>>);
 
 // SAFETY: by the type invariant, all accesses are serialised by
@@ -60,24 +75,153 @@ fn table_mut(_locked: &mut Locked) -> &mut Option<Table> {
     unsafe { &mut *TABLE.0.get() }
 }
 
+/// What the ops publish for readers that do not hold `cpu_vmid_lock`:
+/// debugfs and the tests. Each value is exact; taken together they are not
+/// a snapshot of one instant.
+pub(crate) struct View {
+    /// The VMID width.
+    pub(crate) bits: u32,
+    /// The pin budget.
+    pub(crate) budget: i64,
+    nr_pinned: Atomic<usize>,
+    /// References held on each VMID index.
+    refs: KVVec<Atomic<u32>>,
+    /// [`Stats`], field by field.
+    stats: [Atomic<u64>; 8],
+}
+
+impl View {
+    fn new(t: &Table) -> Result<KBox<Self>> {
+        let n = 1usize << t.bits();
+        let mut refs = KVVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            refs.push(Atomic::new(0), GFP_KERNEL)?;
+        }
+        let v = KBox::new(
+            Self {
+                bits: t.bits(),
+                budget: t.budget(),
+                nr_pinned: Atomic::new(0),
+                refs,
+                stats: [const { Atomic::new(0) }; 8],
+            },
+            GFP_KERNEL,
+        )?;
+        v.publish(t, None);
+        Ok(v)
+    }
+
+    /// Copies the counters, and the references of `idx`, from the table.
+    fn publish(&self, t: &Table, idx: Option<u16>) {
+        let s = t.stats();
+        let all = [
+            s.pins,
+            s.unpins,
+            s.rollovers,
+            s.kept,
+            s.refused_disabled,
+            s.refused_nospace,
+            s.refused_conflict,
+            s.bad_puts,
+        ];
+        for (a, v) in self.stats.iter().zip(all) {
+            a.store(v, Relaxed);
+        }
+        self.nr_pinned.store(t.nr_pinned(), Relaxed);
+        if let Some(i) = idx {
+            let refs = t.slot(i).map_or(0, |s| s.refs);
+            self.refs[usize::from(i)].store(refs, Relaxed);
+        }
+    }
+
+    /// The counters.
+    pub(crate) fn stats(&self) -> Stats {
+        let v = |i: usize| self.stats[i].load(Relaxed);
+        Stats {
+            pins: v(0),
+            unpins: v(1),
+            rollovers: v(2),
+            kept: v(3),
+            refused_disabled: v(4),
+            refused_nospace: v(5),
+            refused_conflict: v(6),
+            bad_puts: v(7),
+        }
+    }
+
+    /// The number of pinned indices.
+    pub(crate) fn nr_pinned(&self) -> usize {
+        self.nr_pinned.load(Relaxed)
+    }
+
+    /// `(index, references)` of every pinned index, in order.
+    pub(crate) fn pinned(&self) -> impl Iterator<Item = (u16, u32)> + '_ {
+        self.refs.iter().enumerate().filter_map(|(i, r)| {
+            let refs = r.load(Relaxed);
+            (refs > 0).then_some((i as u16, refs))
+        })
+    }
+}
+
+/// The view of the installed table, or NULL.
+///
+/// # Invariants
+///
+/// NULL, or a `KBox<View>` given up by [`install`], freed by [`remove`]
+/// once no op is registered and no reader is left.
+static VIEW: AtomicPtr<View> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Runs `f` on the view, if the table is installed.
+pub(crate) fn with_view<R>(f: impl FnOnce(&View) -> R) -> Option<R> {
+    let v = VIEW.load(Ordering::Acquire);
+    // SAFETY: by the invariant of `VIEW`, a non-NULL pointer is a live view,
+    // which `remove` frees only once every reader (debugfs, the tests) is
+    // gone: none runs during `f`.
+    (!v.is_null()).then(|| f(unsafe { &*v }))
+}
+
+fn publish(t: &Table, idx: Option<u16>) {
+    with_view(|v| v.publish(t, idx));
+}
+
 /// The table, if the module is initialised, read-only.
 pub(crate) fn table(locked: &mut Locked) -> Option<&Table> {
     table_mut(locked).as_ref()
 }
 
-/// Installs the table at module init, right after the ops are registered
-/// (until then they find no table and pin nothing).
-pub(crate) fn install(locked: &mut Locked, table: Table) {
-    *table_mut(locked) = Some(table);
+/// Installs the table and its view at module init, before the ops are
+/// registered.
+///
+/// # Safety
+///
+/// The ops are not registered, and nothing else uses the table.
+pub(crate) unsafe fn install(table: Table) -> Result {
+    let view = View::new(&table)?;
+    // SAFETY: no op is registered, so nothing else accesses the cell.
+    unsafe { *TABLE.0.get() = Some(table) };
+    // INVARIANT: a view given up here, freed by `remove`.
+    VIEW.store(KBox::into_raw(view), Ordering::Release);
+    Ok(())
 }
 
-/// Removes the table after the ops are unregistered; the caller frees it
-/// unlocked.
+/// Removes the table and its view, to be freed by the caller.
 ///
 /// No pin exists then: each holds a reference on this module, which is
 /// why its exit can run.
-pub(crate) fn remove(locked: &mut Locked) -> Option<Table> {
-    table_mut(locked).take()
+///
+/// # Safety
+///
+/// The ops are unregistered, and no reader of the view is left (the
+/// debugfs file is removed).
+pub(crate) unsafe fn remove() -> Option<Table> {
+    let v = VIEW.swap(core::ptr::null_mut(), Ordering::AcqRel);
+    if !v.is_null() {
+        // SAFETY: by the invariant of `VIEW` this is the box `install` gave
+        // up, and no reader is left, per the caller.
+        drop(unsafe { KBox::from_raw(v) });
+    }
+    // SAFETY: no op is registered, so nothing else accesses the cell.
+    unsafe { (*TABLE.0.get()).take() }
 }
 
 impl From<PinError> for Error {
@@ -98,20 +242,27 @@ impl From<PinError> for Error {
 pub(crate) fn get(locked: &mut Locked, vmid: &KvmVmid) -> Result<u16> {
     let owner = vmid.owner();
     let t = table_mut(locked).as_mut().ok_or(ENODEV)?;
-    if t.owns(owner, vmid.id()) {
-        return t.pin_again(owner, vmid.id()).ok_or(EINVAL);
-    }
-    t.may_pin_new().inspect_err(|e| match e {
-        PinError::Disabled => pr_warn_once!("pin refused: pinning is disabled (no budget)\n"),
-        _ => pr_warn_once!("pin refused: the pin budget is spent\n"),
-    })?;
     let id = vmid.id();
-    t.pin_new(owner, id).map_err(|e| {
-        if e == PinError::Conflict {
-            pr_err!("VMID {:#x} is pinned by another VM\n", id);
-        }
-        Error::from(e)
-    })
+    let ret = if t.owns(owner, id) {
+        t.pin_again(owner, id).ok_or(EINVAL)
+    } else {
+        t.may_pin_new()
+            .inspect_err(|e| match e {
+                PinError::Disabled => {
+                    pr_warn_once!("pin refused: pinning is disabled (no budget)\n")
+                }
+                _ => pr_warn_once!("pin refused: the pin budget is spent\n"),
+            })
+            .and_then(|()| t.pin_new(owner, id))
+            .map_err(|e| {
+                if e == PinError::Conflict {
+                    pr_err!("VMID {:#x} is pinned by another VM\n", id);
+                }
+                Error::from(e)
+            })
+    };
+    publish(t, ret.as_ref().ok().copied());
+    ret
 }
 
 /// Drops one pin of `vmid`.
@@ -128,13 +279,12 @@ pub(crate) unsafe fn put(locked: &mut Locked, vmid: &KvmVmid) -> bool {
     let Some(t) = table_mut(locked).as_mut() else {
         return false;
     };
-    match t.unpin(vmid.owner(), vmid.id()) {
-        Ok(_) => true,
-        Err(_) => {
-            pr_warn_once!("put of a VMID that is not pinned (ignored)\n");
-            false
-        }
+    let ret = t.unpin(vmid.owner(), vmid.id()).is_ok();
+    if !ret {
+        pr_warn_once!("put of a VMID that is not pinned (ignored)\n");
     }
+    publish(t, Some(t.index(vmid.id())));
+    ret
 }
 
 /// The rollover hook: marks every pinned index in the new `vmid_map` and
@@ -154,4 +304,5 @@ pub(crate) fn rollover(locked: &mut Locked, vmid_map: &mut [usize], generation: 
         // the index is the VMID's own, carried into the new generation.
         unsafe { vmid.set_id(generation | u64::from(idx)) };
     }
+    publish(t, None);
 }

@@ -11,13 +11,13 @@
 //! destructors. So the tests observe into locals while they hold pins, VMs
 //! or buffers, give them all back ([`OwnedPin`] and the other owning types
 //! release on drop, also on an early `?` return), and only then assert. No
-//! test asserts inside [`with_lock`], which holds the raw `cpu_vmid_lock`
-//! with interrupts off. A failing test therefore leaks no pin (nor the
-//! module reference it holds, which would block `rmmod`) and no memory
-//! (which the boot's kmemleak check would flag).
+//! test holds the raw `cpu_vmid_lock`: they read the module's [`View`]. A
+//! failing test therefore leaks no pin (nor the module reference it holds,
+//! which would block `rmmod`) and no memory (which the boot's kmemleak
+//! check would flag).
 //!
 //! [`OwnedPin`]: crate::ffi::OwnedPin
-//! [`with_lock`]: crate::ffi::with_lock
+//! [`View`]: crate::pins::View
 
 #[path = "../common/test_vm.rs"]
 pub(crate) mod test_vm;
@@ -53,21 +53,19 @@ mod suite {
     };
 
     fn stats() -> Stats {
-        ffi::with_lock(|l| pins::table(l).map(|t| t.stats()))
-            .flatten()
-            .unwrap_or_default()
+        pins::with_view(|v| v.stats()).unwrap_or_default()
     }
 
     fn bits() -> u32 {
-        ffi::with_lock(|l| pins::table(l).map_or(0, |t| t.bits())).unwrap_or(0)
+        pins::with_view(|v| v.bits).unwrap_or(0)
     }
 
     fn nr_pinned() -> usize {
-        ffi::with_lock(|l| pins::table(l).map_or(0, |t| t.nr_pinned())).unwrap_or(0)
+        pins::with_view(|v| v.nr_pinned()).unwrap_or(0)
     }
 
     fn budget() -> i64 {
-        ffi::with_lock(|l| pins::table(l).map_or(0, |t| t.budget())).unwrap_or(0)
+        pins::with_view(|v| v.budget).unwrap_or(0)
     }
 
     fn index(id: u64) -> u64 {
