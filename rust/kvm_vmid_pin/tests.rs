@@ -213,6 +213,7 @@ mod suite {
             }
         }
         drop(held);
+        drop(vms);
         assert_eq!(kept, 48);
         assert_eq!(moved, 48);
         Ok(())
@@ -231,6 +232,8 @@ mod suite {
         }
         let hits = sweep(|idx| pinned[idx as usize]);
         drop(held);
+        drop(vms);
+        drop(pinned);
         assert_eq!(hits, 0);
         Ok(())
     }
