@@ -3,11 +3,8 @@
 # /init of the test initramfs (busybox). The host reads the console:
 # every line this script prints starts with "KSV:".
 /bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev 2>/dev/null
-mount -t debugfs debugfs /sys/kernel/debug
-mount -t tmpfs tmp /tmp
+. /lib/ksv-guest.sh
+guest_mounts
 export PATH=/bin:/sbin:/usr/bin
 
 mode=test override=0 rollovers=0 modules=1
@@ -20,7 +17,6 @@ for arg in $(cat /proc/cmdline); do
 	esac
 done
 say() { echo "KSV: $*"; }
-. /lib/ksv-guest.sh
 OURS=/lib/modules/ksv
 
 # Load one of our modules: its KUnit suites run now, with the modules

@@ -1,7 +1,16 @@
 # SPDX-License-Identifier: GPL-2.0
 # Shell functions shared by the guest inits (ci/guest-init.sh,
 # ci/guest-modprobe.sh); installed as /lib/ksv-guest.sh in the initramfs.
-# The caller defines say().
+# The caller defines say() before it calls a function that prints.
+
+# The filesystems every guest init needs.
+guest_mounts() {
+	mount -t proc proc /proc
+	mount -t sysfs sys /sys
+	mount -t devtmpfs dev /dev 2>/dev/null
+	mount -t debugfs debugfs /sys/kernel/debug
+	mount -t tmpfs tmp /tmp
+}
 
 # kmemleak reports an object only if it is 5 s old and unchanged since the
 # previous scan: scan, wait, scan again, then print the reports.

@@ -6,16 +6,12 @@
 # the host starts with "KSV:"; kernel messages are kept off the console and
 # replayed from dmesg, prefixed "KSV-KMSG: ", so they cannot cut into ours.
 /bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev 2>/dev/null
-mount -t debugfs debugfs /sys/kernel/debug
-mount -t tmpfs tmp /tmp
+. /lib/ksv-guest.sh
+guest_mounts
 # kmod's modprobe and depmod are in /sbin. This busybox runs its own
 # applets before anything in PATH, so kmod's are called by their path.
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 say() { echo "KSV: $*"; }
-. /lib/ksv-guest.sh
 # mark NAME: a line in the kernel log; kmsg [NAME]: the log (since NAME).
 mark() { echo "ksv-mark: $1" > /dev/kmsg; }
 kmsg() {

@@ -20,7 +20,7 @@ done
 mkdir -p "$CACHE/guest-bin"
 for src in "$TOP"/ci/guest/*.c; do
 	bin=$CACHE/guest-bin/$(basename "$src" .c)
-	if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
+	if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ "$TOP/ci/guest/ksv-util.h" -nt "$bin" ]; then
 		"${KMAKE[@]}" -s headers
 		aarch64-linux-gnu-gcc -static -O2 -Wall -Werror -isystem "$KBUILD/usr/include" -o "$bin" "$src"
 	fi

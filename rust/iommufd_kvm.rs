@@ -72,8 +72,8 @@ impl kernel::Module for IommufdKvm {
         let dir = debugfs::Dir::new(c"iommufd_kvm");
         let view = KBox::pin_init(dir.read_only_file(c"associations", View), GFP_KERNEL)?;
         // Last: nothing after it can fail, and dropping it unregisters.
-        let ops = ffi::Registration::new(&ops::OPS)
-            .inspect_err(|_| pr_err!("iommufd already has KVM ops\n"))?;
+        let ops =
+            ffi::register(&ops::OPS).inspect_err(|_| pr_err!("iommufd already has KVM ops\n"))?;
         pr_info!("iommufd: vIOMMUs now hold their device's KVM VM file\n");
         Ok(Self {
             _ops: ops,

@@ -193,7 +193,7 @@ impl kernel::Module for KvmVmidPin {
         let view = StateView { mode: host.mode() };
         let state = KBox::pin_init(dir.read_only_file(c"state", view), GFP_KERNEL)?;
         // Last: dropping it unregisters.
-        let ops = ffi::Registration::new(&ops::OPS)?;
+        let ops = ffi::register(&ops::OPS)?;
         pr_info!(
             "KVM {} mode, {}-bit VMIDs, {} CPUs: pin budget {}\n",
             host.mode(),

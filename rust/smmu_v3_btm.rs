@@ -105,8 +105,8 @@ impl kernel::Module for SmmuV3Btm {
         let dir = debugfs::Dir::new(c"smmu_v3_btm");
         let view = KBox::pin_init(dir.read_only_file(c"state", View), GFP_KERNEL)?;
         // Last: nothing after it can fail, and dropping it unregisters.
-        let hooks = ffi::Registration::new(&ops::OPS)
-            .inspect_err(|_| pr_err!("the SMMUv3 hooks are taken\n"))?;
+        let hooks =
+            ffi::register(&ops::OPS).inspect_err(|_| pr_err!("the SMMUv3 hooks are taken\n"))?;
         if ffi::smmu_driver_loaded() {
             pr_info!("arm_smmu_v3 already probed: BTM and KVM VMIDs apply from its next probe, nothing changes live\n");
         } else {

@@ -22,6 +22,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "ksv-util.h"
+
 #define STATE "/sys/kernel/debug/kvm_vmid_pin/state"
 #define say(...) (printf("KSV: " __VA_ARGS__), fflush(stdout))
 
@@ -115,16 +117,6 @@ static long state(const char *key, int print)
 	}
 	fclose(f);
 	return val;
-}
-
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	int ok = fd >= 0 && write(fd, val, strlen(val)) == (ssize_t)strlen(val);
-
-	if (fd >= 0)
-		close(fd);
-	return ok ? 0 : -1;
 }
 
 /* QEMU's pci-testdev (1b36:0005), behind the emulated SMMUv3. */

@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ksv-util.h"
+
 #define PIN_STATE "/sys/kernel/debug/kvm_vmid_pin/state"
 #define BTM_STATE "/sys/kernel/debug/smmu_v3_btm/state"
 #define ASSOC "/sys/kernel/debug/iommufd_kvm/associations"
@@ -431,16 +433,6 @@ fail:
 
 /* ---------------------------------------------------------------- */
 /* The edu device */
-
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	int ok = fd >= 0 && write(fd, val, strlen(val)) == (ssize_t)strlen(val);
-
-	if (fd >= 0)
-		close(fd);
-	return ok ? 0 : -1;
-}
 
 static int read_id(const char *bdfname, const char *what, char *out, size_t len)
 {

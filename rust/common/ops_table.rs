@@ -16,3 +16,48 @@ pub(crate) struct OpsTable<T>(pub(crate) T);
 // it, and passes `owner` to `try_module_get()`/`module_put()`, which may be
 // called from any thread.
 unsafe impl<T> Sync for OpsTable<T> {}
+
+/// A C function that registers an ops table, and unregisters it when
+/// passed NULL: `kvm_arm_vmid_pin_register()`, `iommufd_kvm_ops_register()`,
+/// `arm_smmu_btm_register()`. It returns 0 or a negative errno.
+pub(crate) type RegisterFn<T> = unsafe extern "C" fn(ops: *const T) -> kernel::ffi::c_int;
+
+/// An ops table registered with C for as long as this value lives.
+///
+/// # Invariants
+///
+/// `register(ops)` succeeded, and is undone on drop with `register(NULL)`,
+/// which waits for the ops' callers.
+pub(crate) struct Registration<T: 'static> {
+    register: RegisterFn<T>,
+}
+
+impl<T: 'static> Registration<T> {
+    /// Registers `ops` with `register`; its error (e.g. `EBUSY`: another
+    /// module registered) otherwise.
+    ///
+    /// # Safety
+    ///
+    /// `register` is one of the functions [`RegisterFn`] names, for `T`:
+    /// it stores `ops` until it is called with NULL, which waits until no
+    /// op runs any more.
+    pub(crate) unsafe fn new(
+        ops: &'static OpsTable<T>,
+        register: RegisterFn<T>,
+    ) -> kernel::error::Result<Self> {
+        // SAFETY: `ops` is a static table of valid functions, and
+        // `register` registers it, per the caller.
+        kernel::error::to_result(unsafe { register(&ops.0) })?;
+        // INVARIANT: registered just above.
+        Ok(Self { register })
+    }
+}
+
+impl<T: 'static> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant our ops are registered with
+        // `register`; NULL unregisters them and waits for their callers, so
+        // no op runs in this module after it.
+        unsafe { (self.register)(core::ptr::null()) };
+    }
+}

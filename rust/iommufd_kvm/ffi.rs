@@ -8,36 +8,19 @@
 
 use kernel::{
     bindings,
-    error::to_result,
     prelude::*, //
 };
 
 /// iommufd's KVM ops, registered for as long as this value lives.
-///
-/// # Invariants
-///
-/// `iommufd_kvm_ops_register()` succeeded with this module's ops, which
-/// stay registered until drop.
-pub(crate) struct Registration(());
+pub(crate) type Registration = crate::ops_table::Registration<bindings::iommufd_kvm_ops>;
 
-impl Registration {
-    /// Registers `ops`; `EBUSY` if another module did.
-    pub(crate) fn new(
-        ops: &'static crate::ops_table::OpsTable<bindings::iommufd_kvm_ops>,
-    ) -> Result<Self> {
-        // SAFETY: `ops` is a static table of valid functions.
-        to_result(unsafe { bindings::iommufd_kvm_ops_register(&ops.0) })?;
-        // INVARIANT: registered just above.
-        Ok(Self(()))
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        // SAFETY: by the type invariant our ops are registered. This waits
-        // for callers (the rwsem), so no call runs in this module after it.
-        unsafe { bindings::iommufd_kvm_ops_register(core::ptr::null()) };
-    }
+/// Registers `ops` with iommufd; `EBUSY` if another module did.
+pub(crate) fn register(
+    ops: &'static crate::ops_table::OpsTable<bindings::iommufd_kvm_ops>,
+) -> Result<Registration> {
+    // SAFETY: `iommufd_kvm_ops_register()` registers an ops table, and
+    // unregisters it (waiting for callers, its rwsem) when given NULL.
+    unsafe { Registration::new(ops, bindings::iommufd_kvm_ops_register) }
 }
 
 /// The VM of a VM file (`file->private_data`), or NULL for NULL.

@@ -243,50 +243,29 @@ pub(crate) unsafe fn unpin_unowned(vmid: &KvmVmid) {
 }
 
 /// The pin ops, registered with KVM for as long as this value lives.
-///
-/// # Invariants
-///
-/// `kvm_arm_vmid_pin_register()` succeeded with this module's ops, until
-/// drop.
-pub(crate) struct Registration(());
+pub(crate) type Registration = crate::ops_table::Registration<bindings::kvm_vmid_pin_ops>;
 
-impl Registration {
-    /// Registers `ops`; the table must be installed.
-    ///
-    /// `ENODEV` if KVM is not initialised or runs in protected mode,
-    /// `EBUSY` if another pin module is registered: each said in dmesg.
-    pub(crate) fn new(
-        ops: &'static crate::ops_table::OpsTable<bindings::kvm_vmid_pin_ops>,
-    ) -> Result<Self> {
-        // SAFETY: `ops` is a static table of valid functions.
-        let ret = unsafe { bindings::kvm_arm_vmid_pin_register(&ops.0) };
-        match Error::from_errno(ret.min(0)) {
-            _ if ret == 0 => {}
-            e if e == ENODEV => {
-                pr_err!("KVM is not initialised (kernel not booted at EL2?): nothing to pin\n");
-                return Err(e);
-            }
-            e if e == EOPNOTSUPP => {
-                pr_err!("KVM runs in protected mode: the hypervisor owns VMIDs, pinning refused\n");
-                return Err(ENODEV);
-            }
-            e => {
-                pr_err!("another VMID pin module is registered\n");
-                return Err(e);
-            }
+/// Registers `ops`; the table must be installed.
+///
+/// `ENODEV` if KVM is not initialised or runs in protected mode, `EBUSY` if
+/// another pin module is registered: each said in dmesg.
+pub(crate) fn register(
+    ops: &'static crate::ops_table::OpsTable<bindings::kvm_vmid_pin_ops>,
+) -> Result<Registration> {
+    // SAFETY: `kvm_arm_vmid_pin_register()` registers an ops table, and
+    // unregisters it when given NULL; it takes `cpu_vmid_lock`, under which
+    // KVM calls every op, so no op runs after the unregistering call.
+    unsafe { Registration::new(ops, bindings::kvm_arm_vmid_pin_register) }.map_err(|e| {
+        if e == ENODEV {
+            pr_err!("KVM is not initialised (kernel not booted at EL2?): nothing to pin\n");
+        } else if e == EOPNOTSUPP {
+            pr_err!("KVM runs in protected mode: the hypervisor owns VMIDs, pinning refused\n");
+            return ENODEV;
+        } else {
+            pr_err!("another VMID pin module is registered\n");
         }
-        // INVARIANT: registered above.
-        Ok(Self(()))
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        // SAFETY: by the type invariant our ops are registered. KVM calls
-        // them under `cpu_vmid_lock`, which unregistering takes, so none
-        // runs in this module after it.
-        unsafe { bindings::kvm_arm_vmid_pin_register(core::ptr::null()) };
-    }
+        e
+    })
 }
 
 /// A view of the allocator's `vmid_map` during a rollover.

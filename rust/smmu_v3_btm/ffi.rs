@@ -15,31 +15,15 @@ use kernel::{
 };
 
 /// The SMMUv3 BTM hooks, registered for as long as this value lives.
-///
-/// # Invariants
-///
-/// `arm_smmu_btm_register()` succeeded with this module's ops, which stay
-/// registered until drop.
-pub(crate) struct Registration(());
+pub(crate) type Registration = crate::ops_table::Registration<bindings::arm_smmu_btm_ops>;
 
-impl Registration {
-    /// Registers `ops`; `EBUSY` if another module did.
-    pub(crate) fn new(
-        ops: &'static crate::ops_table::OpsTable<bindings::arm_smmu_btm_ops>,
-    ) -> Result<Self> {
-        // SAFETY: `ops` is a static table of valid functions.
-        to_result(unsafe { bindings::arm_smmu_btm_register(&ops.0) })?;
-        // INVARIANT: registered just above.
-        Ok(Self(()))
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        // SAFETY: by the type invariant our ops are registered. This waits
-        // for callers (the rwsem), so no call runs in this module after it.
-        unsafe { bindings::arm_smmu_btm_register(core::ptr::null()) };
-    }
+/// Registers `ops` with the SMMUv3 driver; `EBUSY` if another module did.
+pub(crate) fn register(
+    ops: &'static crate::ops_table::OpsTable<bindings::arm_smmu_btm_ops>,
+) -> Result<Registration> {
+    // SAFETY: `arm_smmu_btm_register()` registers an ops table, and
+    // unregisters it (waiting for callers, its rwsem) when given NULL.
+    unsafe { Registration::new(ops, bindings::arm_smmu_btm_register) }
 }
 
 /// What KVM's VMID allocator offers this host.
