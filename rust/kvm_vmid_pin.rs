@@ -162,6 +162,12 @@ impl kernel::Module for KvmVmidPin {
         } else {
             None
         };
+        // Before anything is set up (the test build creates VMs, slow under
+        // protected KVM); registering would refuse too.
+        if ffi::protected_kvm() {
+            pr_err!("KVM runs in protected mode: the hypervisor owns VMIDs, pinning refused\n");
+            return Err(ENODEV);
+        }
         let host = ffi::Host::query();
         if host.vmid_bits == 0 {
             pr_err!("KVM is not initialised (kernel not booted at EL2?): nothing to pin\n");
@@ -175,11 +181,12 @@ impl kernel::Module for KvmVmidPin {
             .inspect_err(|_| pr_err!("unexpected VMID width {}\n", host.vmid_bits))?;
         let budget = table.budget();
         if budget <= 0 {
-            pr_warn!(
-                "pinning disabled: {}-bit VMIDs leave no budget for {} CPUs\n",
+            pr_err!(
+                "not loaded: {}-bit VMIDs leave no pin budget for {} CPUs\n",
                 host.vmid_bits,
                 host.nr_cpus
             );
+            return Err(ENOSPC);
         }
         // SAFETY: the ops are not registered yet.
         unsafe { pins::install(table) }?;
@@ -199,7 +206,7 @@ impl kernel::Module for KvmVmidPin {
             host.mode(),
             host.vmid_bits,
             host.nr_cpus,
-            budget.max(0)
+            budget
         );
         #[cfg(ksv_test)]
         if let Some(unloaded) = bench_unloaded {

@@ -172,6 +172,14 @@ impl Locked {
     }
 }
 
+/// Whether KVM runs in protected mode, where the hypervisor assigns VMIDs
+/// (`kvm_arm_vmid_pin(NULL)` answers `-EOPNOTSUPP`).
+pub(crate) fn protected_kvm() -> bool {
+    // SAFETY: NULL only asks; no precondition.
+    let ret = unsafe { bindings::kvm_arm_vmid_pin(core::ptr::null_mut()) };
+    ret == -(bindings::EOPNOTSUPP as i32)
+}
+
 /// `kvm_arm_vmid_pin(NULL)`: the VMID width if pins can be taken (a pin
 /// module is registered), else `ENODEV`, or `EOPNOTSUPP` under protected
 /// KVM. Test builds only (KUnit); `smmu_v3_btm` asks the same.

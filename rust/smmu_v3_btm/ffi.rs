@@ -44,16 +44,18 @@ impl Host {
     pub(crate) fn query() -> Self {
         // SAFETY: NULL only asks; no precondition.
         let ret = unsafe { bindings::kvm_arm_vmid_pin(core::ptr::null_mut()) };
+        // SAFETY: written once at KVM's init, before modules load; 0 if KVM
+        // is not initialised.
+        let bits = unsafe { bindings::kvm_arm_vmid_bits };
         let el: u64;
         // SAFETY: reading `CurrentEL` has no side effect, at EL1 and EL2.
         unsafe { core::arch::asm!("mrs {}, CurrentEL", out(reg) el, options(nomem, nostack)) };
         Self {
             vhe: (el >> 2) & 3 == 2,
-            // Without a pin module KVM's width is not asked for: nothing is
-            // shared with KVM then.
-            kvm_vmid_bits: (ret > 0).then_some(ret as u32),
+            // Under protected KVM (`EOPNOTSUPP`) the hypervisor owns VMIDs.
+            kvm_vmid_bits: (ret != -(bindings::EOPNOTSUPP as i32) && bits > 0).then_some(bits),
             pinning: if ret > 0 {
-                Pinning::Budget(1)
+                Pinning::Available
             } else {
                 Pinning::NotLoaded
             },

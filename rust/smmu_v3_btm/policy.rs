@@ -78,10 +78,9 @@ pub enum NoBtm {
     NoHostVmids,
     /// A KVM VMID may not fit the SMMU's VMID field.
     KvmWider,
-    /// The VMID pin module (`kvm_vmid_pin`) is not loaded.
+    /// The VMID pin module (`kvm_vmid_pin`) is not loaded (it refuses to
+    /// load where its budget would be zero or less).
     PinNotLoaded,
-    /// VMID pinning is disabled: its budget is zero or less.
-    PinDisabled,
 }
 
 impl NoBtm {
@@ -95,7 +94,6 @@ impl NoBtm {
             Self::NoHostVmids => "BTM not used: KVM does not own the host's VMIDs",
             Self::KvmWider => "BTM not used: KVM VMIDs are wider than the SMMU's",
             Self::PinNotLoaded => "BTM not used: kvm_vmid_pin is not loaded",
-            Self::PinDisabled => "BTM not used: VMID pinning is disabled (no budget)",
         }
     }
 }
@@ -126,13 +124,13 @@ pub const fn kvm_vmids_fit(kvm_bits: u32, smmu_bits: u32) -> bool {
     kvm_bits <= smmu_bits
 }
 
-/// What KVM's side offers, as `kvm_arm_vmid_pin_host()` reports it.
+/// Whether KVM can pin VMIDs, as `kvm_arm_vmid_pin(NULL)` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pinning {
     /// No pin module is registered.
     NotLoaded,
-    /// A pin module is registered with this many pins (<= 0: disabled).
-    Budget(i32),
+    /// A pin module is registered (with a budget: it loads only then).
+    Available,
 }
 
 /// What this module does with one SMMU.
@@ -157,10 +155,10 @@ pub struct Decision {
 /// ```
 /// use ksv_logic::smmu_policy::*;
 /// let idr0 = Idr0::decode(IDR0_S1P | IDR0_S2P | IDR0_BTM | IDR0_VMID16);
-/// let d = decide(idr0, false, false, 16, Some(8), Pinning::Budget(250));
+/// let d = decide(idr0, false, false, 16, Some(8), Pinning::Available);
 /// assert!(d.use_btm);
 /// // Without BTM nothing is taken from KVM.
-/// let d = decide(Idr0::decode(IDR0_S1P | IDR0_S2P), false, false, 8, Some(8), Pinning::Budget(250));
+/// let d = decide(Idr0::decode(IDR0_S1P | IDR0_S2P), false, false, 8, Some(8), Pinning::Available);
 /// assert!(!d.use_btm);
 /// ```
 pub const fn decide(
@@ -177,8 +175,7 @@ pub const fn decide(
             (None, _) => NoBtm::NoHostVmids,
             (Some(k), _) if !kvm_vmids_fit(k, smmu_bits) => NoBtm::KvmWider,
             (Some(_), Pinning::NotLoaded) => NoBtm::PinNotLoaded,
-            (Some(_), Pinning::Budget(b)) if b <= 0 => NoBtm::PinDisabled,
-            (Some(_), Pinning::Budget(_)) => {
+            (Some(_), Pinning::Available) => {
                 return Decision {
                     use_btm: true,
                     reason: "BTM in use with KVM VMIDs",

@@ -46,7 +46,7 @@ mod suite {
                 vhe,
                 8,
                 Some(8),
-                Pinning::Budget(10),
+                Pinning::Available,
             );
             assert_eq!(d.use_btm, want);
         }

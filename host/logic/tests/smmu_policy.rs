@@ -16,7 +16,7 @@ const S1_S2_BTM: u32 = 0x0000_0023; // S2P S1P BTM
 const S1_S2_BTM_HYP_V16: u32 = 0x0004_0223; // S2P S1P BTM HYP VMID16
 const S2_BTM_V16: u32 = 0x0004_0021; // S2P BTM VMID16, no stage 1
 
-const B: Pinning = Pinning::Budget(200);
+const B: Pinning = Pinning::Available;
 
 #[rustfmt::skip]
 const TABLE: &[(u32, bool, bool, u32, Option<u32>, Pinning, Option<NoBtm>)] = &[
@@ -34,9 +34,6 @@ const TABLE: &[(u32, bool, bool, u32, Option<u32>, Pinning, Option<NoBtm>)] = &[
     (S1_S2_BTM_HYP_V16, false, false, 16, Some(16), B, None),
     (S1_S2_BTM_HYP_V16, true,  true,  16, Some(16), B, Some(NoBtm::Erratum)),
     (S1_S2_BTM_HYP_V16, true,  false, 16, Some(16), Pinning::NotLoaded, Some(NoBtm::PinNotLoaded)),
-    (S1_S2_BTM_HYP_V16, true,  false, 16, Some(16), Pinning::Budget(0), Some(NoBtm::PinDisabled)),
-    (S1_S2_BTM_HYP_V16, true,  false, 16, Some(16), Pinning::Budget(-3), Some(NoBtm::PinDisabled)),
-    (S1_S2_BTM_HYP_V16, true,  false, 16, Some(16), Pinning::Budget(1), None),
     (S2_BTM_V16,        false, false, 16, Some(8),  B, Some(NoBtm::NoStage1)),
     // Without BTM, nothing is taken from KVM whatever KVM offers.
     (QEMU10_NESTED,     false, false, 16, Some(8),  Pinning::NotLoaded, Some(NoBtm::NotSupported)),
