@@ -2,15 +2,15 @@
 
 //! SMMUv3 broadcast TLB maintenance (BTM) with KVM's pinned VMIDs.
 //!
-//! `patches/0004-iommu-arm-smmu-v3-*` lets this module decide, per SMMU:
+//! `patches/0006-iommu-arm-smmu-v3-*` lets this module decide, per SMMU:
 //!
 //! - whether CR2.PTM is cleared (BTM used);
 //! - only where it is, that all its stage-2 VMIDs come from KVM's
-//!   allocator: a vSMMU uses its VM's pinned VMID
-//!   (`kvm_arm_vmid_pin()`), a private stage-2 domain a VMID
-//!   pinned for no VM (`kvm_arm_vmid_pin()` of a zeroed VMID), so no SMMU VMID ever
-//!   aliases one KVM gives a VM. Without BTM the SMMU is left exactly as
-//!   upstream has it.
+//!   allocator: a vSMMU uses its VM's pinned VMID (`kvm_arm_vmid_pin()`
+//!   of the VM its vIOMMU holds the file of), a private stage-2 domain a
+//!   VMID pinned for no VM (`kvm_arm_vmid_pin()` of a zeroed VMID), so no
+//!   SMMU VMID ever aliases one KVM gives a VM. Without BTM the SMMU is
+//!   left exactly as upstream has it.
 //!
 //! [`policy`] holds the rules in `core`-only Rust, shared with the host
 //! tests. CR2 is written at SMMU reset only, so this module must be loaded
