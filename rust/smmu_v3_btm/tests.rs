@@ -2,6 +2,11 @@
 
 //! KUnit tests of the SMMUv3 BTM rules: the register table, and the hooks
 //! on a fake SMMU device with real VMs and KVM's real VMID allocator.
+//!
+//! A failed KUnit assertion ends the test's thread without running
+//! destructors, so the tests that hold fake SMMUs, VMs, pins or buffers
+//! observe into locals, give everything back, and only then assert: a
+//! failing test leaks no pin, module reference or memory.
 
 #[path = "../common/test_vm.rs"]
 pub(crate) mod test_vm;
@@ -90,13 +95,13 @@ mod suite {
     #[test]
     fn reset_uses_btm_only_with_btm() -> Result {
         let kvm_bits = ffi::Host::query().kvm_vmid_bits.ok_or(ENODEV)?;
-        let with = FakeSmmu::reset(FULL, 16)?;
-        assert!(with.btm);
-        let without = FakeSmmu::reset(FULL & !IDR0_BTM, 16)?;
-        assert!(!without.btm);
+        let with = FakeSmmu::reset(FULL, 16)?.btm;
+        let without = FakeSmmu::reset(FULL & !IDR0_BTM, 16)?.btm;
         // KVM wider than the SMMU: no KVM VMIDs, so no BTM either.
-        let narrow = FakeSmmu::reset(FULL & !IDR0_VMID16, 8)?;
-        assert_eq!(narrow.btm, kvm_bits <= 8);
+        let narrow = FakeSmmu::reset(FULL & !IDR0_VMID16, 8)?.btm;
+        assert!(with);
+        assert!(!without);
+        assert_eq!(narrow, kvm_bits <= 8);
         Ok(())
     }
 
@@ -118,6 +123,8 @@ mod suite {
         let users_after = kvm.users();
         let refs = ffi::module_refcount();
         drop(smmu);
+        drop(kvm);
+        drop(vm);
         assert_eq!(from_kvm, 0);
         assert_eq!(v, 0);
         assert_eq!(users_after, users);
@@ -140,6 +147,7 @@ mod suite {
         let other = TestVm::take()?;
         let d = ops::vsmmu_vmid(smmu.key(), 23, 23, other.kvm().as_raw(), 6);
         ops::vsmmu_release(23);
+        drop((smmu, kvm, vm, other));
         let a = a?;
         assert!(a >= 1);
         assert_eq!(b, Err(EEXIST));
@@ -155,19 +163,21 @@ mod suite {
         let kvm = vm.kvm();
         let users = kvm.users();
         let viommu = KBox::new(Opaque::<bindings::iommufd_viommu>::zeroed(), GFP_KERNEL)?;
-        let v = ops::vsmmu_vmid(smmu.key(), viommu.get() as usize, 1, kvm.as_raw(), 1)?;
-        assert!(v >= 1);
-        // The VMID is the VM's own stage-2 VMID in KVM.
+        let v = ops::vsmmu_vmid(smmu.key(), viommu.get() as usize, 1, kvm.as_raw(), 1);
         // SAFETY: the VM is alive (we hold `kvm`).
         let id =
             unsafe { bindings::atomic64_read(&raw const (*kvm.as_raw()).arch.mmu.vmid.id) } as u64;
-        let bits = ffi::Host::query().kvm_vmid_bits.ok_or(ENODEV)?;
-        assert_eq!(id & ((1 << bits) - 1), u64::from(v));
         // The pin holds no VM reference: the vIOMMU holds the VM's file.
         let users_pinned = kvm.users();
         ops::vsmmu_release(viommu.get() as usize);
         // Unknown vIOMMU: a no-op.
         ops::vsmmu_release(viommu.get() as usize);
+        drop((smmu, kvm, vm, viommu));
+        let bits = ffi::Host::query().kvm_vmid_bits.ok_or(ENODEV)?;
+        let v = v?;
+        assert!(v >= 1);
+        // The VMID is the VM's own stage-2 VMID in KVM.
+        assert_eq!(id & ((1 << bits) - 1), u64::from(v));
         assert_eq!(users_pinned, users);
         Ok(())
     }
@@ -175,16 +185,13 @@ mod suite {
     #[test]
     fn btm_without_a_vm_is_einval() -> Result {
         let btm = FakeSmmu::reset(FULL, 16)?;
-        assert_eq!(
-            ops::vsmmu_vmid(btm.key(), 1, 1, core::ptr::null_mut(), 1),
-            Err(EINVAL)
-        );
+        let with_btm = ops::vsmmu_vmid(btm.key(), 1, 1, core::ptr::null_mut(), 1);
         // Without BTM, a VM-less vSMMU keeps its parent's VMID (upstream).
         let no_btm = FakeSmmu::reset(FULL & !IDR0_BTM, 16)?;
-        assert_eq!(
-            ops::vsmmu_vmid(no_btm.key(), 1, 1, core::ptr::null_mut(), 1),
-            Ok(0)
-        );
+        let without = ops::vsmmu_vmid(no_btm.key(), 1, 1, core::ptr::null_mut(), 1);
+        drop((btm, no_btm));
+        assert_eq!(with_btm, Err(EINVAL));
+        assert_eq!(without, Ok(0));
         Ok(())
     }
 
@@ -201,6 +208,7 @@ mod suite {
         if let Some((_, p)) = s2 {
             ops::private_release(p);
         }
+        drop((narrow, kvm, vm));
         if kvm_bits > 8 {
             // Refused: the driver keeps its own VMIDs for this SMMU.
             assert_eq!(v, 0);
@@ -234,6 +242,7 @@ mod suite {
             aliases += usize::from(*a == vm_vmid);
             aliases += vmids.iter().skip(i + 1).filter(|b| a == *b).count();
         }
+        drop((smmu, kvm, vm, held, vmids));
         assert_eq!(aliases, 0);
         Ok(())
     }
