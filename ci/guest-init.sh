@@ -151,7 +151,7 @@ protected)
 	say "END protected"
 	;;
 bench)
-	if insmod $OURS/kvm_vmid_pin.ko bench=1; then
+	if insmod $OURS/kvm_vmid_pin.ko bench=1 max_pins=65535; then
 		dmesg | grep 'kvm_vmid_pin: bench:' | sed 's/^.*bench: /KSV: bench: /'
 		rmmod kvm_vmid_pin
 	else

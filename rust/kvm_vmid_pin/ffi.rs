@@ -118,19 +118,6 @@ impl KvmVmid {
         // an `atomic64_t`, which may be read concurrently.
         unsafe { bindings::atomic64_read(&raw const (*self.as_raw()).id) as u64 }
     }
-
-    /// Stores a new value, as `new_vmid()` does.
-    ///
-    /// # Safety
-    ///
-    /// `cpu_vmid_lock` is held, and `id` is the VMID's own index in the
-    /// current generation (the rollover op moving a pinned VMID).
-    pub(crate) unsafe fn set_id(&self, id: u64) {
-        // SAFETY: by the type invariant the `kvm_vmid` is valid; `id` is an
-        // `atomic64_t`, written under `cpu_vmid_lock` as the allocator
-        // writes it.
-        unsafe { bindings::atomic64_set(&raw mut (*self.as_raw()).id, id as i64) };
-    }
 }
 
 /// Proof that this CPU holds KVM's `cpu_vmid_lock`, and the one handle of
@@ -173,22 +160,69 @@ impl Locked {
 }
 
 /// Whether KVM runs in protected mode, where the hypervisor assigns VMIDs
-/// (`kvm_arm_vmid_pin(NULL)` answers `-EOPNOTSUPP`).
+/// (`kvm_arm_vmid_pin_available()` answers `-EOPNOTSUPP`).
 pub(crate) fn protected_kvm() -> bool {
-    // SAFETY: NULL only asks; no precondition.
-    let ret = unsafe { bindings::kvm_arm_vmid_pin(core::ptr::null_mut()) };
+    // SAFETY: a question without a precondition.
+    let ret = unsafe { bindings::kvm_arm_vmid_pin_available() };
     ret == -(bindings::EOPNOTSUPP as i32)
 }
 
-/// `kvm_arm_vmid_pin(NULL)`: the VMID width if pins can be taken (a pin
+/// `kvm_arm_vmid_pin_available()`: `Ok` if pins can be taken (a pin
 /// module is registered), else `ENODEV`, or `EOPNOTSUPP` under protected
 /// KVM. Test builds only (KUnit); `smmu_v3_btm` asks the same.
 #[cfg(ksv_test)]
-pub(crate) fn pinning_width() -> Result<u32> {
-    // SAFETY: NULL asks without pinning; no precondition.
-    let ret = unsafe { bindings::kvm_arm_vmid_pin(core::ptr::null_mut()) };
-    kernel::error::to_result(ret)?;
-    Ok(ret as u32)
+pub(crate) fn pin_available() -> Result {
+    // SAFETY: a question without a precondition.
+    kernel::error::to_result(unsafe { bindings::kvm_arm_vmid_pin_available() })
+}
+
+/// The context of [`on_cpu`]'s closure: interrupts off on the CPU it
+/// names, as at vcpu load, where KVM updates its per-CPU VMID state.
+///
+/// Test builds only: `kvm_arm_vmid_update()` and
+/// `kvm_arm_vmid_clear_active()` are exported for KUnit alone
+/// (`EXPORT_SYMBOL_IF_KUNIT`).
+#[cfg(ksv_test)]
+pub(crate) struct OnCpu {
+    _not_send: PhantomData<*mut ()>,
+}
+
+#[cfg(ksv_test)]
+impl OnCpu {
+    /// `kvm_arm_vmid_update()`: what `kvm_arch_vcpu_load()` does for a VM
+    /// whose stage-2 VMID is `vmid`; this CPU then runs with `vmid`'s value.
+    pub(crate) fn vmid_update(&self, vmid: &KvmVmid) {
+        // SAFETY: `vmid` is valid; interrupts are off on this CPU (the
+        // token's context), as KVM calls it with preemption off.
+        unsafe { bindings::kvm_arm_vmid_update(vmid.as_raw()) };
+    }
+
+    /// `kvm_arm_vmid_clear_active()`, as `kvm_arch_vcpu_put()` does.
+    pub(crate) fn vmid_clear_active(&self) {
+        // SAFETY: interrupts are off on this CPU (the token's context).
+        unsafe { bindings::kvm_arm_vmid_clear_active() };
+    }
+}
+
+/// Runs `f` on `cpu` with interrupts off (`smp_call_function_single()`,
+/// waiting for it), for the tests of KVM's per-CPU VMID state.
+#[cfg(ksv_test)]
+pub(crate) fn on_cpu<F: FnMut(&OnCpu)>(cpu: u32, mut f: F) -> Result {
+    unsafe extern "C" fn call<F: FnMut(&OnCpu)>(data: *mut c_void) {
+        // SAFETY: `data` is the `&mut F` of `on_cpu`, which waits for this
+        // call to return.
+        let f = unsafe { &mut *data.cast::<F>() };
+        f(&OnCpu {
+            _not_send: PhantomData,
+        });
+    }
+    let cpu = i32::try_from(cpu).map_err(|_| EINVAL)?;
+    // SAFETY: `call::<F>` takes `data` as the `&mut F` it is, and `wait`
+    // is 1, so `f` outlives the call.
+    let ret = unsafe {
+        bindings::smp_call_function_single(cpu, Some(call::<F>), (&raw mut f).cast(), true)
+    };
+    kernel::error::to_result(ret)
 }
 
 /// A pin taken through KVM's C API (`kvm_arm_vmid_pin()`), as another
@@ -256,7 +290,7 @@ pub(crate) type Registration = crate::ops_table::Registration<bindings::kvm_vmid
 /// Registers `ops`; the table must be installed.
 ///
 /// `ENODEV` if KVM is not initialised or runs in protected mode, `EBUSY` if
-/// another pin module is registered: each said in dmesg.
+/// another pin module is registered: each said in dmesg, in its own words.
 pub(crate) fn register(
     ops: &'static crate::ops_table::OpsTable<bindings::kvm_vmid_pin_ops>,
 ) -> Result<Registration> {
@@ -269,8 +303,10 @@ pub(crate) fn register(
         } else if e == EOPNOTSUPP {
             pr_err!("KVM runs in protected mode: the hypervisor owns VMIDs, pinning refused\n");
             return ENODEV;
-        } else {
+        } else if e == EBUSY {
             pr_err!("another VMID pin module is registered\n");
+        } else {
+            pr_err!("kvm_arm_vmid_pin_register() failed: {:?}\n", e);
         }
         e
     })

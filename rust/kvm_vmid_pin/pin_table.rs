@@ -4,13 +4,22 @@
 //!
 //! This file uses `core` only. The kernel module drives it under KVM's VMID
 //! allocator lock (`cpu_vmid_lock`), and the host crate in `host/` tests the
-//! very same code with `cargo test`.
+//! very same code with `cargo test`, also under a model of the allocator.
 //!
 //! A VMID is `generation | index`, where `index` has `bits` bits. A pin is
 //! held on an *index*, by one owner (the address of the VM's
-//! `struct kvm_vmid`), with a reference count. Pinned indices are ORed into
-//! the allocator's `vmid_map` at every rollover, so no other VM is given
-//! them, and the allocator keeps a pinned VM's index when it refreshes it.
+//! `struct kvm_vmid`), with a reference count. The table answers the
+//! allocator's three questions, in the order of `arch/arm64/mm/context.c`:
+//!
+//! - at a rollover, [`PinTable::rollover`] sets the pinned indices in the
+//!   new `vmid_map`, so that no other VM is given them;
+//! - in `new_vmid()`, after the CPUs' reserved VMIDs,
+//!   [`PinTable::is_pinned`] says whether a stale VMID keeps its index;
+//! - in `kvm_arm_vmid_pin()`, [`PinTable::may_pin`] refuses a pin past the
+//!   cap before the allocator spends an index on it, and [`PinTable::pin`]
+//!   then takes it.
+//!
+//! The table never writes a VMID: the allocator alone does.
 //!
 //! The `# Examples` below are doctests of the host crate (`ksv_logic`):
 //! `cargo test` in `host/` runs them; the kernel does not run doctests of
@@ -21,12 +30,12 @@ use core::ops::DerefMut;
 /// Why a pin request was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PinError {
-    /// The budget is zero or negative for this VMID width and CPU count.
-    Disabled,
-    /// Every VMID the budget allows is already pinned.
+    /// The cap on pinned VMIDs is reached.
     NoSpace,
     /// The owner's index is pinned by another owner (allocator bug).
     Conflict,
+    /// The owner's reference count would overflow.
+    Overflow,
     /// A put for an owner that holds no pin.
     NotPinned,
 }
@@ -40,13 +49,9 @@ pub struct Stats {
     pub unpins: u64,
     /// Rollovers seen by [`PinTable::rollover`].
     pub rollovers: u64,
-    /// Stale pinned VMIDs moved to a new generation by the allocator.
-    pub kept: u64,
-    /// Refusals: pinning disabled.
-    pub refused_disabled: u64,
-    /// Refusals: budget spent.
+    /// Refusals: the cap is reached.
     pub refused_nospace: u64,
-    /// Refusals: index owned by another VM.
+    /// Refusals: index owned by another VM, or a reference count overflow.
     pub refused_conflict: u64,
     /// Puts without a matching get.
     pub bad_puts: u64,
@@ -69,13 +74,47 @@ pub const fn bitmap_words(nbits: usize) -> usize {
     nbits.div_ceil(WORD_BITS)
 }
 
-/// The pin budget for a VMID width and CPU count, in signed arithmetic.
+/// The most VMIDs that may ever be pinned, in signed arithmetic.
 ///
 /// `NUM_USER_VMIDS - num_possible_cpus() - 2`: VMID 0 is reserved, every CPU
 /// may reserve one VMID across a rollover, and one more must stay free so
 /// that `new_vmid()` always finds an index after a rollover.
 pub const fn budget(vmid_bits: u32, nr_cpus: u32) -> i64 {
     (1i64 << vmid_bits) - nr_cpus as i64 - 2
+}
+
+/// The default cap: half the VMID space (128 of 8-bit VMIDs, 32768 of
+/// 16-bit ones).
+///
+/// KVM rolls over once per `free` new VMIDs, where `free` is what neither a
+/// pin nor a CPU holds, so pinning half the space at most doubles KVM's
+/// rollover rate, and every rollover invalidates every VM's TLB entries.
+pub const fn default_max_pins(vmid_bits: u32) -> u32 {
+    1 << (vmid_bits - 1)
+}
+
+/// The cap a table enforces: `max_pins` (0 for [`default_max_pins`]),
+/// bounded by [`budget`]; `None` if the budget leaves nothing to pin.
+///
+/// # Examples
+///
+/// ```
+/// use ksv_logic::pin_table::cap;
+///
+/// assert_eq!(cap(8, 2, 0), Some(128)); // the default
+/// assert_eq!(cap(16, 4, 0), Some(32768));
+/// assert_eq!(cap(8, 2, 300), Some(252)); // bounded by 256 - 2 - 2
+/// assert_eq!(cap(8, 254, 0), None); // nothing left to pin
+/// ```
+pub fn cap(vmid_bits: u32, nr_cpus: u32, max_pins: u32) -> Option<u32> {
+    let want = if max_pins == 0 {
+        default_max_pins(vmid_bits)
+    } else {
+        max_pins
+    };
+    let b = budget(vmid_bits, nr_cpus);
+    // CAST: `0 < b < 1 << 16` here, so it fits in a `u32`.
+    (b > 0).then(|| want.min(b as u32))
 }
 
 /// Pin bookkeeping over caller-provided storage.
@@ -93,11 +132,12 @@ pub const fn budget(vmid_bits: u32, nr_cpus: u32) -> i64 {
 ///   [`bitmap_words`]`(1 << bits)` words.
 /// - `slots[i].refs > 0` if and only if bit `i` of `pinned` is set.
 /// - `nr_pinned` is the number of set bits in `pinned`, and never exceeds
-///   `budget` when `budget > 0`; it is zero otherwise.
+///   `cap`, which is at least 1 and at most [`budget`].
 /// - Index 0 is never pinned.
+#[derive(Clone)]
 pub struct PinTable<S, W> {
     bits: u32,
-    budget: i64,
+    cap: u32,
     nr_pinned: usize,
     slots: S,
     pinned: W,
@@ -109,30 +149,36 @@ where
     S: DerefMut<Target = [Slot]>,
     W: DerefMut<Target = [usize]>,
 {
-    /// Creates an empty table for `bits`-bit VMIDs on `nr_cpus` possible CPUs.
+    /// Creates an empty table for `bits`-bit VMIDs on `nr_cpus` possible
+    /// CPUs, pinning at most [`cap`]`(bits, nr_cpus, max_pins)` VMIDs.
     ///
-    /// Returns `None` when the storage has the wrong size or `bits` is not
-    /// in `2..=16` (Arm defines 8 and 16; host tests also use small widths).
-    /// `bits <= 16` is what lets every index be a `u16`.
+    /// Returns `None` when `bits` is not in `2..=16` (Arm defines 8 and 16;
+    /// host tests also use small widths), the storage has the wrong size,
+    /// or the budget leaves nothing to pin.
     ///
     /// # Examples
     ///
     /// ```
     /// use ksv_logic::pin_table::{bitmap_words, PinTable, Slot};
     ///
-    /// // 8-bit VMIDs on 4 CPUs: 256 - 4 - 2 VMIDs may be pinned.
-    /// let t = PinTable::new(8, 4, vec![Slot::default(); 256], vec![0; bitmap_words(256)])
+    /// let t = PinTable::new(8, 4, 0, vec![Slot::default(); 256], vec![0; bitmap_words(256)])
     ///     .unwrap();
-    /// assert_eq!(t.budget(), 250);
-    /// assert_eq!(t.nr_pinned(), 0);
+    /// assert_eq!(t.cap(), 128);
     ///
-    /// // Wider than 16 bits, or storage of the wrong size: refused.
+    /// // Wider than 16 bits, storage of the wrong size, no budget: refused.
     /// let wide = 1 << 17;
-    /// assert!(PinTable::new(17, 4, vec![Slot::default(); wide], vec![0; bitmap_words(wide)])
+    /// assert!(PinTable::new(17, 4, 0, vec![Slot::default(); wide], vec![0; bitmap_words(wide)])
     ///     .is_none());
-    /// assert!(PinTable::new(8, 4, vec![Slot::default(); 255], vec![0; 4]).is_none());
+    /// assert!(PinTable::new(8, 4, 0, vec![Slot::default(); 255], vec![0; 4]).is_none());
+    /// assert!(PinTable::new(2, 2, 0, vec![Slot::default(); 4], vec![0; 1]).is_none());
     /// ```
-    pub fn new(bits: u32, nr_cpus: u32, mut slots: S, mut pinned: W) -> Option<Self> {
+    pub fn new(
+        bits: u32,
+        nr_cpus: u32,
+        max_pins: u32,
+        mut slots: S,
+        mut pinned: W,
+    ) -> Option<Self> {
         if !(2..=16).contains(&bits) {
             return None;
         }
@@ -140,13 +186,14 @@ where
         if slots.len() != n || pinned.len() != bitmap_words(n) {
             return None;
         }
+        let cap = cap(bits, nr_cpus, max_pins)?;
         slots.fill(Slot::default());
         pinned.fill(0);
-        // INVARIANT: `bits` and the storage sizes were checked above; no
-        // slot has references and no bit is set.
+        // INVARIANT: `bits`, the storage sizes and the cap were checked
+        // above; no slot has references and no bit is set.
         Some(Self {
             bits,
-            budget: budget(bits, nr_cpus),
+            cap,
             nr_pinned: 0,
             slots,
             pinned,
@@ -159,9 +206,9 @@ where
         self.bits
     }
 
-    /// The budget; pinning is disabled when it is `<= 0`.
-    pub fn budget(&self) -> i64 {
-        self.budget
+    /// The most VMIDs this table pins at once.
+    pub fn cap(&self) -> u32 {
+        self.cap
     }
 
     /// Number of pinned indices.
@@ -196,144 +243,105 @@ where
             .then(|| self.slots[usize::from(idx)])
     }
 
-    /// Iterates over `(index, slot)` for every pinned index, in order.
+    /// Whether `owner`, whose VMID is `vmid`, holds a pin.
     ///
-    /// Walks the pinned bitmap a word at a time (1024 words for 16-bit
-    /// VMIDs) and only visits the slots of set bits, so it is cheap enough
-    /// to run under the allocator lock.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ksv_logic::pin_table::{bitmap_words, PinTable, Slot};
-    ///
-    /// let mut t = PinTable::new(8, 2, vec![Slot::default(); 256], vec![0; bitmap_words(256)])
-    ///     .unwrap();
-    /// // VMID 0x1c5 is index 0xc5 of generation 1.
-    /// t.pin_new(0xa000, 0x1c5).unwrap();
-    /// t.pin_new(0xb000, 0x103).unwrap();
-    /// t.pin_again(0xa000, 0x1c5).unwrap();
-    /// let pinned: Vec<_> = t.iter_pinned().map(|(i, s)| (i, s.owner, s.refs)).collect();
-    /// assert_eq!(pinned, [(0x03, 0xb000, 1), (0xc5, 0xa000, 2)]);
-    /// ```
-    pub fn iter_pinned(&self) -> impl Iterator<Item = (u16, Slot)> + '_ {
-        self.pinned[..]
-            .iter()
-            .enumerate()
-            .filter(|(_, w)| **w != 0)
-            .flat_map(|(wi, w)| {
-                let w = *w;
-                (0..WORD_BITS)
-                    .filter(move |b| w & (1 << b) != 0)
-                    .map(move |b| wi * WORD_BITS + b)
-            })
-            // CAST: a set bit is below `1 << bits <= 1 << 16` (invariant).
-            .map(|i| (i as u16, self.slots[i]))
-    }
-
-    /// Whether `owner`, whose VMID is currently `vmid`, holds a pin.
-    pub fn owns(&self, owner: usize, vmid: u64) -> bool {
-        let idx = self.index(vmid);
-        idx != 0 && self.is_index_pinned(idx) && self.slots[usize::from(idx)].owner == owner
-    }
-
-    /// Takes one more reference if `owner` (VMID `vmid`) already holds a pin.
-    ///
-    /// Returns the index, or `None` if the owner holds no pin yet.
+    /// `vmid` may be of an older generation: a pinned VMID keeps its index,
+    /// so its index alone says which slot to look at. `new_vmid()` asks
+    /// this after the CPUs' reserved VMIDs, and keeps the index if so.
     ///
     /// # Examples
     ///
     /// ```
     /// use ksv_logic::pin_table::{bitmap_words, PinTable, Slot};
     ///
-    /// let mut t = PinTable::new(8, 2, vec![Slot::default(); 256], vec![0; bitmap_words(256)])
+    /// let mut t = PinTable::new(8, 2, 0, vec![Slot::default(); 256], vec![0; bitmap_words(256)])
     ///     .unwrap();
-    /// assert_eq!(t.pin_again(0xa000, 0x107), None); // no pin yet
-    /// assert_eq!(t.pin_new(0xa000, 0x107), Ok(7));
-    /// assert_eq!(t.pin_again(0xa000, 0x107), Some(7));
-    /// assert_eq!(t.slot(7).unwrap().refs, 2);
-    /// // Same index, another owner: not its pin.
-    /// assert_eq!(t.pin_again(0xb000, 0x107), None);
-    /// assert_eq!(t.nr_pinned(), 1);
+    /// t.pin(0xa000, 0x105).unwrap();
+    /// // Generation 1's VMID of the owner, seen stale in generation 2.
+    /// assert!(t.is_pinned(0xa000, 0x105));
+    /// // Another VM whose stale VMID has the same index.
+    /// assert!(!t.is_pinned(0xb000, 0x105));
+    /// // A VMID that was never allocated.
+    /// assert!(!t.is_pinned(0xc000, 0));
     /// ```
-    pub fn pin_again(&mut self, owner: usize, vmid: u64) -> Option<u16> {
-        if !self.owns(owner, vmid) {
-            return None;
-        }
+    pub fn is_pinned(&self, owner: usize, vmid: u64) -> bool {
         let idx = self.index(vmid);
-        self.slots[usize::from(idx)].refs += 1;
-        self.stats.pins += 1;
-        Some(idx)
+        idx != 0 && self.slot(idx).is_some_and(|s| s.owner == owner)
     }
 
-    /// Checks that one more index may be pinned, counting a refusal if not.
+    /// Whether `owner` (VMID `vmid`) may pin: it holds a pin already, or
+    /// the cap allows one more. Counts a refusal.
+    ///
+    /// `kvm_arm_vmid_pin()` asks this before it allocates a VMID, so that a
+    /// refused pin spends no index.
     ///
     /// # Examples
     ///
     /// ```
     /// use ksv_logic::pin_table::{bitmap_words, PinError, PinTable, Slot};
     ///
-    /// // 3-bit VMIDs on 2 CPUs: a budget of 8 - 2 - 2 = 4 pins.
-    /// let mut t = PinTable::new(3, 2, vec![Slot::default(); 8], vec![0; 1]).unwrap();
-    /// for (owner, vmid) in [(0xa0, 0x9), (0xb0, 0xa), (0xc0, 0xb), (0xd0, 0xc)] {
-    ///     t.may_pin_new().unwrap();
-    ///     t.pin_new(owner, vmid).unwrap();
-    /// }
-    /// assert_eq!(t.may_pin_new(), Err(PinError::NoSpace));
+    /// // 3-bit VMIDs on 2 CPUs, a cap of 2.
+    /// let mut t = PinTable::new(3, 2, 2, vec![Slot::default(); 8], vec![0; 1]).unwrap();
+    /// t.pin(0xa0, 0x9).unwrap();
+    /// t.pin(0xb0, 0xa).unwrap();
+    /// assert_eq!(t.may_pin(0xc0, 0), Err(PinError::NoSpace));
+    /// assert_eq!(t.may_pin(0xa0, 0x9), Ok(())); // one more reference
     /// assert_eq!(t.stats().refused_nospace, 1);
-    ///
-    /// // 2-bit VMIDs on 2 CPUs: 4 - 2 - 2 = 0, pinning is disabled.
-    /// let mut off = PinTable::new(2, 2, vec![Slot::default(); 4], vec![0; 1]).unwrap();
-    /// assert_eq!(off.may_pin_new(), Err(PinError::Disabled));
     /// ```
-    pub fn may_pin_new(&mut self) -> Result<(), PinError> {
-        if self.budget <= 0 {
-            self.stats.refused_disabled += 1;
-            return Err(PinError::Disabled);
+    pub fn may_pin(&mut self, owner: usize, vmid: u64) -> Result<(), PinError> {
+        if self.is_pinned(owner, vmid) || self.nr_pinned < self.cap as usize {
+            return Ok(());
         }
-        if self.nr_pinned as i64 >= self.budget {
-            self.stats.refused_nospace += 1;
-            return Err(PinError::NoSpace);
-        }
-        Ok(())
+        self.stats.refused_nospace += 1;
+        Err(PinError::NoSpace)
     }
 
-    /// Pins the index of `vmid` for `owner`, which holds no pin yet.
+    /// Takes a pin reference for `owner`, whose VMID `vmid` is of the
+    /// current generation, as the allocator just made it.
     ///
-    /// `vmid` must be the owner's VMID in the current generation, as the
-    /// allocator just returned it; [`PinTable::may_pin_new`] must have
-    /// succeeded under the same lock. Returns the index: a `u16`, so the
-    /// caller has nothing left that can fail once the pin is taken.
+    /// An owner that holds a pin gets one more reference on its index.
+    /// Returns the index: a `u16`, so the caller has nothing left that can
+    /// fail once the pin is taken.
     ///
     /// # Examples
     ///
     /// ```
     /// use ksv_logic::pin_table::{bitmap_words, PinError, PinTable, Slot};
     ///
-    /// let mut t = PinTable::new(16, 4, vec![Slot::default(); 1 << 16],
+    /// let mut t = PinTable::new(16, 4, 0, vec![Slot::default(); 1 << 16],
     ///                           vec![0; bitmap_words(1 << 16)]).unwrap();
     /// // The highest index of a 16-bit VMID, in generation 3.
-    /// let idx: u16 = t.pin_new(0xa000, (3 << 16) | 0xffff).unwrap();
-    /// assert_eq!(idx, 0xffff);
-    /// assert!(t.is_index_pinned(0xffff));
+    /// assert_eq!(t.pin(0xa000, (3 << 16) | 0xffff), Ok(0xffff));
+    /// assert_eq!(t.pin(0xa000, (3 << 16) | 0xffff), Ok(0xffff));
+    /// assert_eq!(t.slot(0xffff).unwrap().refs, 2);
+    /// assert_eq!(t.nr_pinned(), 1);
     /// // Another owner given the same index (an allocator bug) is refused.
-    /// assert_eq!(t.pin_new(0xb000, (3 << 16) | 0xffff), Err(PinError::Conflict));
+    /// assert_eq!(t.pin(0xb000, (3 << 16) | 0xffff), Err(PinError::Conflict));
     /// // Index 0 is reserved by KVM and never pinned.
-    /// assert_eq!(t.pin_new(0xc000, 3 << 16), Err(PinError::Conflict));
+    /// assert_eq!(t.pin(0xc000, 3 << 16), Err(PinError::Conflict));
     /// assert_eq!(t.stats().refused_conflict, 2);
     /// ```
-    pub fn pin_new(&mut self, owner: usize, vmid: u64) -> Result<u16, PinError> {
-        self.may_pin_new()?;
+    pub fn pin(&mut self, owner: usize, vmid: u64) -> Result<u16, PinError> {
         let idx = self.index(vmid);
+        let i = usize::from(idx);
+        if self.is_pinned(owner, vmid) {
+            let Some(refs) = self.slots[i].refs.checked_add(1) else {
+                self.stats.refused_conflict += 1;
+                return Err(PinError::Overflow);
+            };
+            self.slots[i].refs = refs;
+            self.stats.pins += 1;
+            return Ok(idx);
+        }
+        self.may_pin(owner, vmid)?;
         if idx == 0 || self.is_index_pinned(idx) {
             self.stats.refused_conflict += 1;
             return Err(PinError::Conflict);
         }
-        let i = usize::from(idx);
         self.slots[i] = Slot { owner, refs: 1 };
         self.pinned[i / WORD_BITS] |= 1 << (i % WORD_BITS);
-        // INVARIANT: the slot and its bit were set together; `may_pin_new`
-        // checked that one more pin stays within the budget.
+        // INVARIANT: the slot and its bit were set together; `may_pin`
+        // checked that one more pin stays within the cap.
         self.nr_pinned += 1;
         self.stats.pins += 1;
         Ok(idx)
@@ -350,10 +358,10 @@ where
     /// ```
     /// use ksv_logic::pin_table::{bitmap_words, PinError, PinTable, Slot};
     ///
-    /// let mut t = PinTable::new(8, 2, vec![Slot::default(); 256], vec![0; bitmap_words(256)])
+    /// let mut t = PinTable::new(8, 2, 0, vec![Slot::default(); 256], vec![0; bitmap_words(256)])
     ///     .unwrap();
-    /// t.pin_new(0xa000, 0x142).unwrap();
-    /// t.pin_again(0xa000, 0x142).unwrap();
+    /// t.pin(0xa000, 0x142).unwrap();
+    /// t.pin(0xa000, 0x142).unwrap();
     /// assert_eq!(t.unpin(0xa000, 0x142), Ok(false)); // one reference left
     /// assert_eq!(t.unpin(0xa000, 0x142), Ok(true)); // the last one
     /// assert!(!t.is_index_pinned(0x42));
@@ -363,7 +371,7 @@ where
     /// assert_eq!((t.stats().pins, t.stats().unpins), (2, 2));
     /// ```
     pub fn unpin(&mut self, owner: usize, vmid: u64) -> Result<bool, PinError> {
-        if !self.owns(owner, vmid) {
+        if !self.is_pinned(owner, vmid) {
             self.stats.bad_puts += 1;
             return Err(PinError::NotPinned);
         }
@@ -381,21 +389,22 @@ where
         Ok(true)
     }
 
-    /// Called at a rollover: marks every pinned index as used in the new
+    /// Called at a rollover: sets every pinned index in the new
     /// generation's `vmid_map`.
     ///
-    /// This is one OR per bitmap word, so its cost does not depend on the
-    /// number of pins.
+    /// One OR per bitmap word, whatever the number of pins. No VMID is
+    /// written: a pinned VM's VMID moves to the new generation in
+    /// `new_vmid()`, after the CPUs' reserved VMIDs are updated.
     ///
     /// # Examples
     ///
     /// ```
     /// use ksv_logic::pin_table::{bitmap_words, PinTable, Slot};
     ///
-    /// let mut t = PinTable::new(8, 2, vec![Slot::default(); 256], vec![0; bitmap_words(256)])
+    /// let mut t = PinTable::new(8, 2, 0, vec![Slot::default(); 256], vec![0; bitmap_words(256)])
     ///     .unwrap();
-    /// t.pin_new(0xa000, 0x105).unwrap(); // index 5
-    /// t.pin_new(0xb000, 0x1c1).unwrap(); // index 0xc1 = 193: word 3, bit 1
+    /// t.pin(0xa000, 0x105).unwrap(); // index 5
+    /// t.pin(0xb000, 0x1c1).unwrap(); // index 0xc1 = 193: word 3, bit 1
     /// // The new generation's map, with index 0 and a CPU's reserved index 9.
     /// let mut map = vec![(1 << 0) | (1 << 9), 0, 0, 0];
     /// t.rollover(&mut map);
@@ -407,30 +416,5 @@ where
             *m |= *p;
         }
         self.stats.rollovers += 1;
-    }
-
-    /// Called when the allocator refreshes a stale VMID: whether `owner`
-    /// must keep its index (it holds a pin).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ksv_logic::pin_table::{bitmap_words, PinTable, Slot};
-    ///
-    /// let mut t = PinTable::new(8, 2, vec![Slot::default(); 256], vec![0; bitmap_words(256)])
-    ///     .unwrap();
-    /// t.pin_new(0xa000, 0x105).unwrap();
-    /// // Generation 1's VMID of the owner, seen stale in generation 2: kept.
-    /// assert!(t.keep_on_refresh(0xa000, 0x105));
-    /// // Another VM whose stale VMID has the same index: not kept.
-    /// assert!(!t.keep_on_refresh(0xb000, 0x105));
-    /// assert_eq!(t.stats().kept, 1);
-    /// ```
-    pub fn keep_on_refresh(&mut self, owner: usize, vmid: u64) -> bool {
-        let keep = self.owns(owner, vmid);
-        if keep {
-            self.stats.kept += 1;
-        }
-        keep
     }
 }

@@ -11,11 +11,16 @@
 //! - C holds a reference on this module (the ops' owner) for every pin
 //!   reference, so the module cannot be unloaded while a pin exists (`rmmod`
 //!   gets `EBUSY`).
-//! - The table stores VMID *addresses*; the rollover op writes the new
-//!   generation into each pinned VMID, which the rule above keeps valid.
+//! - The table stores VMID *addresses*, as owner keys; it reads a pinned
+//!   VMID's `id` through the pointer KVM passes to each op, and never
+//!   writes one: the allocator alone moves a pinned VMID to a new
+//!   generation, in `new_vmid()`, after the CPUs' reserved VMIDs.
+//! - Nothing here prints, allocates or sleeps: the ops run under a raw
+//!   spinlock with interrupts off. A refusal is returned as an errno and
+//!   counted; its caller says why, outside the lock.
 //!
-//! The table is only changed in this file, by the ops ([`get`], [`put`] and
-//! [`rollover`]) under KVM's `cpu_vmid_lock`, and by [`install`] and
+//! The table is only changed in this file, by the ops ([`may_pin`],
+//! [`get`], [`put`] and [`rollover`]) under KVM's `cpu_vmid_lock`, and by [`install`] and
 //! [`remove`] while the ops are not registered. After each change the ops
 //! copy what changed into the [`View`], which debugfs and the tests read
 //! without the lock.
@@ -38,7 +43,6 @@ use core::{
     },
 };
 use kernel::{
-    pr_warn_once,
     prelude::*,
     sync::atomic::{
         Atomic,
@@ -75,19 +79,61 @@ fn table_mut(_locked: &mut Locked) -> &mut Option<Table> {
     unsafe { &mut *TABLE.0.get() }
 }
 
+/// [`Stats`], field by field, for readers without the lock.
+struct AtomicStats {
+    pins: Atomic<u64>,
+    unpins: Atomic<u64>,
+    rollovers: Atomic<u64>,
+    refused_nospace: Atomic<u64>,
+    refused_conflict: Atomic<u64>,
+    bad_puts: Atomic<u64>,
+}
+
+impl AtomicStats {
+    const fn new() -> Self {
+        Self {
+            pins: Atomic::new(0),
+            unpins: Atomic::new(0),
+            rollovers: Atomic::new(0),
+            refused_nospace: Atomic::new(0),
+            refused_conflict: Atomic::new(0),
+            bad_puts: Atomic::new(0),
+        }
+    }
+
+    fn store(&self, s: &Stats) {
+        self.pins.store(s.pins, Relaxed);
+        self.unpins.store(s.unpins, Relaxed);
+        self.rollovers.store(s.rollovers, Relaxed);
+        self.refused_nospace.store(s.refused_nospace, Relaxed);
+        self.refused_conflict.store(s.refused_conflict, Relaxed);
+        self.bad_puts.store(s.bad_puts, Relaxed);
+    }
+
+    fn load(&self) -> Stats {
+        Stats {
+            pins: self.pins.load(Relaxed),
+            unpins: self.unpins.load(Relaxed),
+            rollovers: self.rollovers.load(Relaxed),
+            refused_nospace: self.refused_nospace.load(Relaxed),
+            refused_conflict: self.refused_conflict.load(Relaxed),
+            bad_puts: self.bad_puts.load(Relaxed),
+        }
+    }
+}
+
 /// What the ops publish for readers that do not hold `cpu_vmid_lock`:
 /// debugfs and the tests. Each value is exact; taken together they are not
 /// a snapshot of one instant.
 pub(crate) struct View {
     /// The VMID width.
     pub(crate) bits: u32,
-    /// The pin budget.
-    pub(crate) budget: i64,
+    /// The cap on pinned VMIDs.
+    pub(crate) cap: u32,
     nr_pinned: Atomic<usize>,
     /// References held on each VMID index.
     refs: KVVec<Atomic<u32>>,
-    /// [`Stats`], field by field.
-    stats: [Atomic<u64>; 8],
+    stats: AtomicStats,
 }
 
 impl View {
@@ -100,10 +146,10 @@ impl View {
         let v = KBox::new(
             Self {
                 bits: t.bits(),
-                budget: t.budget(),
+                cap: t.cap(),
                 nr_pinned: Atomic::new(0),
                 refs,
-                stats: [const { Atomic::new(0) }; 8],
+                stats: AtomicStats::new(),
             },
             GFP_KERNEL,
         )?;
@@ -113,20 +159,7 @@ impl View {
 
     /// Copies the counters, and the references of `idx`, from the table.
     fn publish(&self, t: &Table, idx: Option<u16>) {
-        let s = t.stats();
-        let all = [
-            s.pins,
-            s.unpins,
-            s.rollovers,
-            s.kept,
-            s.refused_disabled,
-            s.refused_nospace,
-            s.refused_conflict,
-            s.bad_puts,
-        ];
-        for (a, v) in self.stats.iter().zip(all) {
-            a.store(v, Relaxed);
-        }
+        self.stats.store(&t.stats());
         self.nr_pinned.store(t.nr_pinned(), Relaxed);
         if let Some(i) = idx {
             let refs = t.slot(i).map_or(0, |s| s.refs);
@@ -136,17 +169,7 @@ impl View {
 
     /// The counters.
     pub(crate) fn stats(&self) -> Stats {
-        let v = |i: usize| self.stats[i].load(Relaxed);
-        Stats {
-            pins: v(0),
-            unpins: v(1),
-            rollovers: v(2),
-            kept: v(3),
-            refused_disabled: v(4),
-            refused_nospace: v(5),
-            refused_conflict: v(6),
-            bad_puts: v(7),
-        }
+        self.stats.load()
     }
 
     /// The number of pinned indices.
@@ -158,6 +181,7 @@ impl View {
     pub(crate) fn pinned(&self) -> impl Iterator<Item = (u16, u32)> + '_ {
         self.refs.iter().enumerate().filter_map(|(i, r)| {
             let refs = r.load(Relaxed);
+            // CAST: `refs` has `1 << bits <= 1 << 16` entries.
             (refs > 0).then_some((i as u16, refs))
         })
     }
@@ -227,40 +251,37 @@ pub(crate) unsafe fn remove() -> Option<Table> {
 impl From<PinError> for Error {
     fn from(e: PinError) -> Self {
         match e {
-            PinError::Disabled | PinError::NoSpace => ENOSPC,
+            PinError::NoSpace => ENOSPC,
             PinError::Conflict => EBUSY,
+            PinError::Overflow => EOVERFLOW,
             PinError::NotPinned => EINVAL,
         }
     }
 }
 
+/// Whether `vmid` holds a pin, for `new_vmid()`: it then keeps its index.
+pub(crate) fn is_pinned(locked: &mut Locked, vmid: &KvmVmid) -> bool {
+    table(locked).is_some_and(|t| t.is_pinned(vmid.owner(), vmid.id()))
+}
+
+/// Whether `vmid` may be pinned: it holds a pin, or the cap allows one
+/// more. KVM asks before it allocates a VMID for the pin.
+pub(crate) fn may_pin(locked: &mut Locked, vmid: &KvmVmid) -> Result {
+    let t = table_mut(locked).as_mut().ok_or(ENODEV)?;
+    let ret = t.may_pin(vmid.owner(), vmid.id()).map_err(Error::from);
+    publish(t, None);
+    ret
+}
+
 /// Pins `vmid`, returning its VMID index (>= 1).
 ///
-/// KVM has moved `vmid` to the current generation before calling the op. A
-/// VM that already holds a pin gets one more reference on the same index.
-/// Once the table has taken the pin, nothing can fail.
+/// KVM has asked [`may_pin`] and moved `vmid` to the current generation
+/// before calling the op. A VMID that already holds a pin gets one more
+/// reference on the same index. Once the table has taken the pin, nothing
+/// can fail.
 pub(crate) fn get(locked: &mut Locked, vmid: &KvmVmid) -> Result<u16> {
-    let owner = vmid.owner();
     let t = table_mut(locked).as_mut().ok_or(ENODEV)?;
-    let id = vmid.id();
-    let ret = if t.owns(owner, id) {
-        t.pin_again(owner, id).ok_or(EINVAL)
-    } else {
-        t.may_pin_new()
-            .inspect_err(|e| match e {
-                PinError::Disabled => {
-                    pr_warn_once!("pin refused: pinning is disabled (no budget)\n")
-                }
-                _ => pr_warn_once!("pin refused: the pin budget is spent\n"),
-            })
-            .and_then(|()| t.pin_new(owner, id))
-            .map_err(|e| {
-                if e == PinError::Conflict {
-                    pr_err!("VMID {:#x} is pinned by another VM\n", id);
-                }
-                Error::from(e)
-            })
-    };
+    let ret = t.pin(vmid.owner(), vmid.id()).map_err(Error::from);
     publish(t, ret.as_ref().ok().copied());
     ret
 }
@@ -268,7 +289,7 @@ pub(crate) fn get(locked: &mut Locked, vmid: &KvmVmid) -> Result<u16> {
 /// Drops one pin of `vmid`.
 ///
 /// Returns `true` if a pin was dropped. A put without a matching get
-/// changes nothing, warns once and returns `false`.
+/// changes nothing but the `bad_puts` counter and returns `false`.
 ///
 /// # Safety
 ///
@@ -280,29 +301,16 @@ pub(crate) unsafe fn put(locked: &mut Locked, vmid: &KvmVmid) -> bool {
         return false;
     };
     let ret = t.unpin(vmid.owner(), vmid.id()).is_ok();
-    if !ret {
-        pr_warn_once!("put of a VMID that is not pinned (ignored)\n");
-    }
     publish(t, Some(t.index(vmid.id())));
     ret
 }
 
-/// The rollover hook: marks every pinned index in the new `vmid_map` and
-/// moves each pinned VMID to the new `generation`, so that its VM keeps the
-/// lock-free path at its next vcpu load.
-pub(crate) fn rollover(locked: &mut Locked, vmid_map: &mut [usize], generation: u64) {
+/// The rollover hook: sets every pinned index in the new `vmid_map`. One
+/// OR per bitmap word; no VMID is written.
+pub(crate) fn rollover(locked: &mut Locked, vmid_map: &mut [usize]) {
     let Some(t) = table_mut(locked).as_mut() else {
         return;
     };
     t.rollover(vmid_map);
-    for (idx, slot) in t.iter_pinned() {
-        // SAFETY: a pinned VMID stays valid at its address until its unpin
-        // (the lifetime rules above), and this one is pinned: the table has
-        // it.
-        let vmid = unsafe { KvmVmid::from_raw(slot.owner as *mut kernel::bindings::kvm_vmid) };
-        // SAFETY: the token `t` borrows proves `cpu_vmid_lock` is held, and
-        // the index is the VMID's own, carried into the new generation.
-        unsafe { vmid.set_id(generation | u64::from(idx)) };
-    }
     publish(t, None);
 }

@@ -39,11 +39,11 @@ pub(crate) struct Host {
 }
 
 impl Host {
-    /// Asks KVM (`kvm_arm_vmid_pin(NULL)`); takes nothing from its VMID
-    /// space.
+    /// Asks KVM (`kvm_arm_vmid_pin_available()`); takes nothing from its
+    /// VMID space.
     pub(crate) fn query() -> Self {
-        // SAFETY: NULL only asks; no precondition.
-        let ret = unsafe { bindings::kvm_arm_vmid_pin(core::ptr::null_mut()) };
+        // SAFETY: a question without a precondition.
+        let ret = unsafe { bindings::kvm_arm_vmid_pin_available() };
         // SAFETY: written once at KVM's init, before modules load; 0 if KVM
         // is not initialised.
         let bits = unsafe { bindings::kvm_arm_vmid_bits };
@@ -54,12 +54,24 @@ impl Host {
             vhe: (el >> 2) & 3 == 2,
             // Under protected KVM (`EOPNOTSUPP`) the hypervisor owns VMIDs.
             kvm_vmid_bits: (ret != -(bindings::EOPNOTSUPP as i32) && bits > 0).then_some(bits),
-            pinning: if ret > 0 {
+            pinning: if ret == 0 {
                 Pinning::Available
             } else {
                 Pinning::NotLoaded
             },
         }
+    }
+}
+
+/// Says why KVM refused a pin that it could have taken: the cap.
+///
+/// `kvm_arm_vmid_pin()` runs its ops under a raw spinlock, where nothing
+/// prints; its caller says why, here, once its lock is dropped.
+fn said_why(e: Error) {
+    if e == ENOSPC {
+        kernel::pr_warn_once!(
+            "VMID pin refused: the cap on pinned VMIDs is reached (kvm_vmid_pin.max_pins)\n"
+        );
     }
 }
 
@@ -81,10 +93,12 @@ impl Reserved {
         // SAFETY: `vmid` is a zeroed `kvm_vmid` that we own, boxed, and
         // keep until the unpin in `drop`.
         let ret = unsafe { bindings::kvm_arm_vmid_pin(vmid.get()) };
-        to_result(ret)?;
-        let value = u16::try_from(ret).map_err(|_| EINVAL)?;
-        // INVARIANT: the reservation succeeded.
-        Ok(Self { vmid, value })
+        to_result(ret).inspect_err(|&e| said_why(e))?;
+        // INVARIANT: the reservation succeeded: owned from here, and given
+        // back on drop if the conversion below fails.
+        let mut r = Self { vmid, value: 0 };
+        r.value = u16::try_from(ret).map_err(|_| EINVAL)?;
+        Ok(r)
     }
 
     /// The VMID.
@@ -124,10 +138,12 @@ impl VmPin {
         // SAFETY: `kvm` is alive, and stays so until the unpin, per the
         // caller.
         let ret = unsafe { bindings::kvm_arm_vmid_pin(&raw mut (*kvm).arch.mmu.vmid) };
-        to_result(ret)?;
-        let value = u16::try_from(ret).map_err(|_| EINVAL)?;
-        // INVARIANT: the pin was taken.
-        Ok(Self { kvm, value })
+        to_result(ret).inspect_err(|&e| said_why(e))?;
+        // INVARIANT: the pin was taken: owned from here, and given back on
+        // drop if the conversion below fails.
+        let mut p = Self { kvm, value: 0 };
+        p.value = u16::try_from(ret).map_err(|_| EINVAL)?;
+        Ok(p)
     }
 
     /// The VMID.
