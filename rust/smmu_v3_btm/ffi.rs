@@ -34,7 +34,7 @@ pub(crate) struct Host {
     /// host (not initialised, or protected mode where the hypervisor owns
     /// them).
     pub(crate) kvm_vmid_bits: Option<u32>,
-    /// Whether a pin module is loaded, and its budget.
+    /// Whether a pin module is loaded.
     pub(crate) pinning: Pinning,
 }
 

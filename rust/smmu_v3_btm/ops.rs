@@ -23,6 +23,7 @@ use crate::state::{
     STATE, //
 };
 use kernel::{
+    alloc::AllocError,
     bindings,
     prelude::*,
     types::ForeignOwnable, //
@@ -261,12 +262,44 @@ pub(crate) fn vsmmu_vmid(
     Ok(vmid)
 }
 
-/// What a VMID cookie given to the driver holds.
+/// What a VMID cookie given to the driver holds; dropping it gives the
+/// VMID back and removes its record, on every path: [`vmid_put`], or a
+/// cookie that could not be allocated in [`vmid_get`].
 enum Held {
     /// A private stage-2 domain's reservation.
-    Private(Private),
+    Private(Option<Private>),
     /// The vIOMMU (an identity) whose vSMMU pins its VM's VMID.
     Vsmmu(usize),
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        match self {
+            Held::Private(p) => {
+                if let Some(p) = p.take() {
+                    private_release(p);
+                }
+            }
+            Held::Vsmmu(viommu) => vsmmu_release(*viommu),
+        }
+    }
+}
+
+/// Test builds: fail the next cookie allocation of [`vmid_get`], as the
+/// kernel's fault injection would.
+#[cfg(ksv_test)]
+pub(crate) static FAIL_NEXT_COOKIE: kernel::sync::atomic::Atomic<bool> =
+    kernel::sync::atomic::Atomic::new(false);
+
+/// The cookie's box; in test builds it fails once after
+/// [`FAIL_NEXT_COOKIE`] is set.
+fn cookie(held: Held) -> Result<KBox<Held>, AllocError> {
+    #[cfg(ksv_test)]
+    if FAIL_NEXT_COOKIE.xchg(false, kernel::sync::atomic::Relaxed) {
+        drop(held);
+        return Err(AllocError);
+    }
+    KBox::new(held, GFP_KERNEL)
 }
 
 /// `arm_smmu_btm_ops::vmid_get`: the VMID of a vSMMU (`viommu`) or of a
@@ -283,7 +316,7 @@ pub(crate) unsafe extern "C" fn vmid_get(
     cookie: *mut *mut c_void,
 ) -> c_int {
     let got = if viommu.is_null() {
-        s2_vmid(dev as usize).map(|r| r.map(|(vmid, p)| (vmid, Held::Private(p))))
+        s2_vmid(dev as usize).map(|r| r.map(|(vmid, p)| (vmid, Held::Private(Some(p)))))
     } else {
         // SAFETY: `viommu` is being initialised, per the caller.
         let (kvm, parent, id) = unsafe { ffi::viommu_kvm_parent_id(viommu) };
@@ -295,13 +328,14 @@ pub(crate) unsafe extern "C" fn vmid_get(
         Ok(None) => return 0,
         Err(e) => return e.to_errno(),
     };
-    match KBox::new(held, GFP_KERNEL) {
+    match self::cookie(held) {
         Ok(b) => {
             // SAFETY: `cookie` is writable, per the caller.
             unsafe { *cookie = b.into_foreign() };
             c_int::from(vmid)
         }
-        // The failed box dropped `held`: the VMID is given back.
+        // The failed box dropped `held`, which gave the VMID back and
+        // removed its record.
         Err(e) => Error::from(e).to_errno(),
     }
 }
@@ -312,13 +346,10 @@ pub(crate) unsafe extern "C" fn vmid_get(
 ///
 /// Called by the driver once for each cookie [`vmid_get`] gave it.
 pub(crate) unsafe extern "C" fn vmid_put(_dev: *mut bindings::device, cookie: *mut c_void) {
+    // Dropping it gives the VMID back.
     // SAFETY: per the contract, `cookie` is a `KBox<Held>` that `vmid_get`
     // gave up with `into_foreign()`, given back only now.
-    let held = unsafe { KBox::<Held>::from_foreign(cookie) };
-    match KBox::into_inner(held) {
-        Held::Private(p) => private_release(p),
-        Held::Vsmmu(viommu) => vsmmu_release(viommu),
-    }
+    drop(unsafe { KBox::<Held>::from_foreign(cookie) });
 }
 
 /// Drops a vSMMU's pin; a no-op for an unknown vIOMMU.

@@ -124,7 +124,7 @@ pub const fn kvm_vmids_fit(kvm_bits: u32, smmu_bits: u32) -> bool {
     kvm_bits <= smmu_bits
 }
 
-/// Whether KVM can pin VMIDs, as `kvm_arm_vmid_pin(NULL)` reports it.
+/// Whether KVM can pin VMIDs, as `kvm_arm_vmid_pin_available()` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pinning {
     /// No pin module is registered.

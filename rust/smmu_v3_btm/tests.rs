@@ -92,6 +92,43 @@ mod suite {
         }
     }
 
+    /// The number of private stage-2 records, each owning a VMID pinned
+    /// from KVM.
+    fn private_records() -> usize {
+        crate::state::STATE.lock().private.len()
+    }
+
+    /// A cookie that cannot be allocated after the VMID is reserved gives
+    /// the VMID back and leaves no record (the cookie owns them); the next
+    /// get and put work. Before, the record and its pin stayed behind.
+    #[test]
+    fn failed_cookie_gives_the_vmid_back() -> Result {
+        let smmu = FakeSmmu::reset(FULL, 16)?;
+        let dev = smmu.dev.get();
+        let before = private_records();
+        ops::FAIL_NEXT_COOKIE.store(true, kernel::sync::atomic::Relaxed);
+        let mut cookie = core::ptr::null_mut();
+        // SAFETY: a private stage 2 (no vIOMMU) of the fake SMMU, which the
+        // hook knows (reset above); `cookie` is writable.
+        let failed = unsafe { ops::vmid_get(dev, core::ptr::null_mut(), &mut cookie) };
+        let after_failure = private_records();
+        // SAFETY: as above.
+        let ok = unsafe { ops::vmid_get(dev, core::ptr::null_mut(), &mut cookie) };
+        let while_held = private_records();
+        if ok > 0 {
+            // SAFETY: the cookie the successful get gave, put once.
+            unsafe { ops::vmid_put(dev, cookie) };
+        }
+        let at_end = private_records();
+        drop(smmu);
+        assert_eq!(failed, ENOMEM.to_errno());
+        assert_eq!(after_failure, before);
+        assert!(ok > 0);
+        assert_eq!(while_held, before + 1);
+        assert_eq!(at_end, before);
+        Ok(())
+    }
+
     #[test]
     fn reset_uses_btm_only_with_btm() -> Result {
         let kvm_bits = ffi::Host::query().kvm_vmid_bits.ok_or(ENODEV)?;
