@@ -7,13 +7,14 @@
 guest_mounts
 export PATH=/bin:/sbin:/usr/bin
 
-mode=test override=0 rollovers=0 modules=1
+mode=test override=0 rollovers=0 modules=1 max_pins=
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	ksv.mode=*) mode=${arg#ksv.mode=};;
 	ksv.override=*) override=${arg#ksv.override=};;
 	ksv.rollovers=*) rollovers=${arg#ksv.rollovers=};;
 	ksv.modules=*) modules=${arg#ksv.modules=};;
+	ksv.max_pins=*) max_pins=${arg#ksv.max_pins=};;
 	esac
 done
 say() { echo "KSV: $*"; }
@@ -32,6 +33,7 @@ load() {
 		args=test_assume_btm=1
 		say "TEST OVERRIDE: insmod smmu_v3_btm $args (QEMU's SMMU treated as BTM-capable)"
 	fi
+	[ "$m" = kvm_vmid_pin ] && [ -n "$max_pins" ] && args=max_pins=$max_pins
 	say "BEGIN $m"
 	dmesg -c >/dev/null
 	if insmod $OURS/$m.ko $args; then say "insmod $m ok"; else say "insmod $m FAILED rc=$?"; fi

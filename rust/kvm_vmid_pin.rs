@@ -9,10 +9,10 @@
 //! `patches/0002-*` adds to `arch/arm64/kvm/vmid.c`, as the arm64 ASID
 //! allocator pins ASIDs for SVA (`arm64_mm_context_get()`).
 //!
-//! Parameter `max_pins` caps the pinned VMIDs (default: half the VMID
-//! space). Each pin takes an index out of every generation, so KVM rolls
+//! Parameter `max_pins` caps the pinned VMIDs (default: half of the
+//! `NUM_USER_VMIDS - 1 - nr_cpus` VMIDs KVM could give out). Each pin takes an index out of every generation, so KVM rolls
 //! over more often as pins grow, and each rollover invalidates every VM's
-//! TLB entries; at half the space the rate at most doubles. A pin past the
+//! TLB entries; at half of them the rate at most doubles. A pin past the
 //! cap gets `-ENOSPC`.
 //!
 //! - [`pin_table`]: the bookkeeping and the cap (`max_pins`), in
@@ -62,7 +62,7 @@ module! {
     params: {
         max_pins: u32 {
             default: 0,
-            description: "Most VMIDs pinned at once (0: half the VMID space, which at most doubles KVM's VMID rollover rate)",
+            description: "Most VMIDs pinned at once (0: half of the VMIDs KVM could give out, which at most doubles its rollover rate)",
         },
     },
 }
@@ -79,7 +79,7 @@ module! {
     params: {
         max_pins: u32 {
             default: 0,
-            description: "Most VMIDs pinned at once (0: half the VMID space, which at most doubles KVM's VMID rollover rate)",
+            description: "Most VMIDs pinned at once (0: half of the VMIDs KVM could give out, which at most doubles its rollover rate)",
         },
         bench: bool {
             default: false,

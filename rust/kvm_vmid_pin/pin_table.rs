@@ -83,14 +83,22 @@ pub const fn budget(vmid_bits: u32, nr_cpus: u32) -> i64 {
     (1i64 << vmid_bits) - nr_cpus as i64 - 2
 }
 
-/// The default cap: half the VMID space (128 of 8-bit VMIDs, 32768 of
-/// 16-bit ones).
+/// The default cap: half of the VMIDs that KVM could otherwise give out
+/// in a generation (126 of 8-bit VMIDs on 2 CPUs, 32765 of 16-bit ones on
+/// 4).
 ///
-/// KVM rolls over once per `free` new VMIDs, where `free` is what neither a
-/// pin nor a CPU holds, so pinning half the space at most doubles KVM's
-/// rollover rate, and every rollover invalidates every VM's TLB entries.
-pub const fn default_max_pins(vmid_bits: u32) -> u32 {
-    1 << (vmid_bits - 1)
+/// KVM rolls over once per `free` new VMIDs, where `free` is what neither
+/// index 0, a CPU's reserved VMID nor a pin holds, so pinning half of
+/// `NUM_USER_VMIDS - 1 - nr_cpus` at most doubles KVM's rollover rate, and
+/// every rollover invalidates every VM's TLB entries.
+pub const fn default_max_pins(vmid_bits: u32, nr_cpus: u32) -> u32 {
+    let free = (1i64 << vmid_bits) - 1 - nr_cpus as i64;
+    // CAST: `free < 1 << 16` here, so half of it fits in a `u32`.
+    if free > 0 {
+        (free / 2) as u32
+    } else {
+        0
+    }
 }
 
 /// The cap a table enforces: `max_pins` (0 for [`default_max_pins`]),
@@ -101,14 +109,14 @@ pub const fn default_max_pins(vmid_bits: u32) -> u32 {
 /// ```
 /// use ksv_logic::pin_table::cap;
 ///
-/// assert_eq!(cap(8, 2, 0), Some(128)); // the default
-/// assert_eq!(cap(16, 4, 0), Some(32768));
+/// assert_eq!(cap(8, 2, 0), Some(126)); // the default
+/// assert_eq!(cap(16, 4, 0), Some(32765));
 /// assert_eq!(cap(8, 2, 300), Some(252)); // bounded by 256 - 2 - 2
 /// assert_eq!(cap(8, 254, 0), None); // nothing left to pin
 /// ```
 pub fn cap(vmid_bits: u32, nr_cpus: u32, max_pins: u32) -> Option<u32> {
     let want = if max_pins == 0 {
-        default_max_pins(vmid_bits)
+        default_max_pins(vmid_bits, nr_cpus)
     } else {
         max_pins
     };
@@ -163,7 +171,7 @@ where
     ///
     /// let t = PinTable::new(8, 4, 0, vec![Slot::default(); 256], vec![0; bitmap_words(256)])
     ///     .unwrap();
-    /// assert_eq!(t.cap(), 128);
+    /// assert_eq!(t.cap(), 125);
     ///
     /// // Wider than 16 bits, storage of the wrong size, no budget: refused.
     /// let wide = 1 << 17;
