@@ -208,6 +208,11 @@ impl OnCpu {
 /// waiting for it), for the tests of KVM's per-CPU VMID state.
 #[cfg(ksv_test)]
 pub(crate) fn on_cpu<F: FnMut(&OnCpu)>(cpu: u32, mut f: F) -> Result {
+    /// The `smp_call_func_t` that runs `f` on the target CPU.
+    ///
+    /// # Safety
+    ///
+    /// `data` is a valid `&mut F`, exclusive for the call.
     unsafe extern "C" fn call<F: FnMut(&OnCpu)>(data: *mut c_void) {
         // SAFETY: `data` is the `&mut F` of `on_cpu`, which waits for this
         // call to return.
