@@ -7,7 +7,7 @@
 guest_mounts
 export PATH=/bin:/sbin:/usr/bin
 
-mode=test override=0 rollovers=0 modules=1 max_pins=
+mode=test override=0 rollovers=0 modules=1 max_pins= kunit=1
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	ksv.mode=*) mode=${arg#ksv.mode=};;
@@ -15,9 +15,14 @@ for arg in $(cat /proc/cmdline); do
 	ksv.rollovers=*) rollovers=${arg#ksv.rollovers=};;
 	ksv.modules=*) modules=${arg#ksv.modules=};;
 	ksv.max_pins=*) max_pins=${arg#ksv.max_pins=};;
+	kunit.enable=0) kunit=0;;
 	esac
 done
 say() { echo "KSV: $*"; }
+# The test build's modules create the VMs their KUnit tests take only when
+# asked, and only boots that run KUnit ask: a boot without KUnit has no VM
+# (the virt-off boot needs none).
+test_vms() { [ "$kunit" = 1 ] && echo test_vms=1; }
 OURS=/lib/modules/ksv
 
 # Load one of our modules: its KUnit suites run now, with the modules
@@ -33,7 +38,8 @@ load() {
 		args=test_assume_btm=1
 		say "TEST OVERRIDE: insmod smmu_v3_btm $args (QEMU's SMMU treated as BTM-capable)"
 	fi
-	[ "$m" = kvm_vmid_pin ] && [ -n "$max_pins" ] && args=max_pins=$max_pins
+	[ "$m" = kvm_vmid_pin ] && [ -n "$max_pins" ] && args="$args max_pins=$max_pins"
+	args="$args $(test_vms)"
 	say "BEGIN $m"
 	dmesg -c >/dev/null
 	if insmod $OURS/$m.ko $args; then say "insmod $m ok"; else say "insmod $m FAILED rc=$?"; fi
@@ -133,7 +139,7 @@ iommufd)
 	# Upstream iommufd selftests with our hooks registered.
 	say "BEGIN iommufd-selftest"
 	echo 64 > /proc/sys/vm/nr_hugepages
-	if insmod $OURS/iommufd_kvm.ko; then say "insmod iommufd_kvm ok"; fi
+	if insmod $OURS/iommufd_kvm.ko $(test_vms); then say "insmod iommufd_kvm ok"; fi
 	/bin/iommufd 2>&1 | grep -E '^(not ok|# Totals|# FAILED|ok [0-9]+ .*# SKIP)' | sed 's/^/KSV: selftest: /'
 	if rmmod iommufd_kvm; then say "rmmod iommufd_kvm ok"; else say "rmmod iommufd_kvm FAILED"; fi
 	say "END iommufd-selftest"
@@ -163,9 +169,9 @@ bench)
 run)
 	say "$(dmesg | grep -m1 -o 'kvm \[1\]: .*mode initialized.*')"
 	for m in $(cat $OURS/order); do
-		args=
+		args=$(test_vms)
 		if [ "$m" = smmu_v3_btm ] && [ "$override" = 1 ]; then
-			args=test_assume_btm=1
+			args="$args test_assume_btm=1"
 			say "TEST OVERRIDE: smmu_v3_btm $args: QEMU's SMMUv3 (no BTM) is treated as BTM-capable"
 		fi
 		if insmod $OURS/$m.ko $args; then say "loaded $m $args"; else say "insmod $m FAILED"; fi

@@ -31,6 +31,7 @@ mod registry;
 #[path = "iommufd_kvm/tests.rs"]
 mod tests;
 
+#[cfg(not(ksv_test))]
 module! {
     type: IommufdKvm,
     name: "iommufd_kvm",
@@ -38,6 +39,23 @@ module! {
     description: "iommufd glue that ties a KVM VM to devices and vIOMMUs",
     license: "GPL",
     imports_ns: ["IOMMUFD"],
+}
+
+// The test build (`--cfg ksv_test`) only.
+#[cfg(ksv_test)]
+module! {
+    type: IommufdKvm,
+    name: "iommufd_kvm",
+    authors: ["kvm-smmu-vmid developers"],
+    description: "iommufd glue that ties a KVM VM to devices and vIOMMUs (TEST BUILD)",
+    license: "GPL",
+    imports_ns: ["IOMMUFD"],
+    params: {
+        test_vms: bool {
+            default: false,
+            description: "TEST ONLY: create the VMs that the KUnit tests take (the KUnit boots set it)",
+        },
+    },
 }
 
 /// The module: the registered ops and the debugfs view.
@@ -67,13 +85,18 @@ impl kernel::Module for IommufdKvm {
         unsafe { registry::REGISTRY.init() };
         let records = registry::Records(());
         #[cfg(all(ksv_test, CONFIG_KUNIT))]
-        let test_vms =
-            tests::test_vm::Pool::fill().inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
+        let test_vms = tests::test_vm::Pool::fill(module_parameters::test_vms.value())
+            .inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
         let dir = debugfs::Dir::new(c"iommufd_kvm");
         let view = KBox::pin_init(dir.read_only_file(c"associations", View), GFP_KERNEL)?;
         // Last: nothing after it can fail, and dropping it unregisters.
-        let ops =
-            ffi::register(&ops::OPS).inspect_err(|_| pr_err!("iommufd already has KVM ops\n"))?;
+        let ops = ffi::register(&ops::OPS).inspect_err(|&e| {
+            if e == EBUSY {
+                pr_err!("iommufd already has KVM ops (another module registered them)\n");
+            } else {
+                pr_err!("iommufd_kvm_ops_register() failed: {:?}\n", e);
+            }
+        })?;
         pr_info!("iommufd: vIOMMUs now hold their device's KVM VM file\n");
         Ok(Self {
             _ops: ops,

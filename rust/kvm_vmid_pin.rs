@@ -42,8 +42,11 @@ mod kvm;
 mod ops;
 #[path = "common/ops_table.rs"]
 mod ops_table;
+// The host crate (`host/logic`) includes the same file, where its items
+// are its public API; here they are the crate's own.
+#[allow(unreachable_pub)]
 #[path = "kvm_vmid_pin/pin_table.rs"]
-pub mod pin_table;
+pub(crate) mod pin_table;
 #[path = "kvm_vmid_pin/pins.rs"]
 mod pins;
 // KUnit tests, which create VMs at load: test builds only (--cfg ksv_test).
@@ -80,6 +83,10 @@ module! {
         max_pins: u32 {
             default: 0,
             description: "Most VMIDs pinned at once (0: half of the VMIDs KVM could give out, which at most doubles its rollover rate)",
+        },
+        test_vms: bool {
+            default: false,
+            description: "TEST ONLY: create the VMs that the KUnit tests take (the KUnit boots set it)",
         },
         bench: bool {
             default: false,
@@ -191,7 +198,7 @@ impl kernel::Module for KvmVmidPin {
         let max_pins = module_parameters::max_pins.value();
         let Some(cap) = pin_table::cap(host.vmid_bits, host.nr_cpus, max_pins) else {
             pr_err!(
-                "not loaded: {}-bit VMIDs leave nothing to pin for {} CPUs\n",
+                "not loaded: {}-bit VMIDs leave nothing to pin for {} CPUs (or the width is unexpected)\n",
                 host.vmid_bits,
                 host.nr_cpus
             );
@@ -209,8 +216,8 @@ impl kernel::Module for KvmVmidPin {
         // at exit.
         let table = Table(());
         #[cfg(all(ksv_test, CONFIG_KUNIT))]
-        let test_vms =
-            tests::test_vm::Pool::fill().inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
+        let test_vms = tests::test_vm::Pool::fill(module_parameters::test_vms.value())
+            .inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
         let dir = debugfs::Dir::new(c"kvm_vmid_pin");
         let view = StateView { mode: host.mode() };
         let state = KBox::pin_init(dir.read_only_file(c"state", view), GFP_KERNEL)?;

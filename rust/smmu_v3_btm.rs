@@ -36,8 +36,11 @@ mod kvm;
 mod ops;
 #[path = "common/ops_table.rs"]
 mod ops_table;
+// The host crate (`host/logic`) includes the same file, where its items
+// are its public API; here they are the crate's own.
+#[allow(unreachable_pub)]
 #[path = "smmu_v3_btm/policy.rs"]
-pub mod policy;
+pub(crate) mod policy;
 #[path = "smmu_v3_btm/state.rs"]
 mod state;
 // KUnit tests, which create VMs at load: test builds only (--cfg ksv_test).
@@ -66,6 +69,10 @@ module! {
     license: "GPL",
     imports_ns: ["KVM_ARM_VMID_PIN", "ARM_SMMU_V3_BTM"],
     params: {
+        test_vms: bool {
+            default: false,
+            description: "TEST ONLY: create the VMs that the KUnit tests take (the KUnit boots set it)",
+        },
         test_assume_btm: bool {
             default: false,
             description: "TEST ONLY: treat every SMMU as if IDR0.BTM and IDR0.HYP were set",
@@ -100,18 +107,21 @@ impl kernel::Module for SmmuV3Btm {
         unsafe { state::STATE.init() };
         let records = state::Records(());
         #[cfg(all(ksv_test, CONFIG_KUNIT))]
-        let test_vms =
-            tests::test_vm::Pool::fill().inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
+        let test_vms = tests::test_vm::Pool::fill(module_parameters::test_vms.value())
+            .inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
         let dir = debugfs::Dir::new(c"smmu_v3_btm");
         let view = KBox::pin_init(dir.read_only_file(c"state", View), GFP_KERNEL)?;
         // Last: nothing after it can fail, and dropping it unregisters.
-        let hooks =
-            ffi::register(&ops::OPS).inspect_err(|_| pr_err!("the SMMUv3 hooks are taken\n"))?;
-        if ffi::smmu_driver_loaded() {
-            pr_info!("arm_smmu_v3 already probed: BTM and KVM VMIDs apply from its next probe, nothing changes live\n");
-        } else {
-            pr_info!("hooks registered: SMMUs probed from now on use BTM where it is safe\n");
-        }
+        let hooks = ffi::register(&ops::OPS).inspect_err(|&e| {
+            if e == EBUSY {
+                pr_err!("the SMMUv3 BTM hooks are taken by another module\n");
+            } else {
+                pr_err!("arm_smmu_btm_register() failed: {:?}\n", e);
+            }
+        })?;
+        // An SMMU that probed before keeps upstream behaviour until its
+        // next probe; nothing changes live.
+        pr_info!("hooks registered: SMMUs probed from now on use BTM where it is safe\n");
         Ok(Self {
             _hooks: hooks,
             _state: records,

@@ -8,16 +8,20 @@
 //! crate cannot use another's items.
 
 use core::ptr::NonNull;
+#[cfg(ksv_test)]
+use kernel::sync::aref::ARef;
 use kernel::{
     bindings,
-    sync::aref::{
-        ARef,
-        AlwaysRefCounted, //
-    },
-    types::Opaque,
+    sync::aref::AlwaysRefCounted,
+    types::Opaque, //
 };
 
 /// A KVM VM.
+///
+/// Dropping an `ARef<Kvm>` may drop the last VM reference, and with it
+/// destroy the VM (`kvm_put_kvm()` sleeps then): drop one only in process
+/// context, with no spinlock held. Only test code and the demo hold one,
+/// and drop it after their own locks are released.
 ///
 /// # Invariants
 ///
@@ -54,8 +58,9 @@ impl Kvm {
     ///
     /// `ptr` must point to a `struct kvm` whose memory stays valid for the
     /// call, as a `kvm-vfio` or VM file reference guarantees.
-    // The test build's VMs and the demo use it; production crates do not.
-    #[allow(dead_code)]
+    // The test build's VMs and the demo (built with `--cfg ksv_test`) use
+    // it; production crates do not have it.
+    #[cfg(ksv_test)]
     pub(crate) unsafe fn try_get(ptr: *mut bindings::kvm) -> Option<ARef<Self>> {
         // SAFETY: the memory is valid per the caller.
         if !unsafe { bindings::kvm_get_kvm_safe(ptr) } {
@@ -71,10 +76,14 @@ impl Kvm {
         self.0.get()
     }
 
-    /// The current `users_count`.
+    /// The current `users_count` (`refcount_read()`).
     pub(crate) fn users(&self) -> u32 {
-        // SAFETY: the VM is alive by the type invariant.
-        unsafe { bindings::atomic_read(&raw const (*self.as_raw()).users_count.refs) as u32 }
+        // SAFETY: the VM is alive by the type invariant, and
+        // `kernel::sync::Refcount` is a transparent `refcount_t`.
+        let r =
+            unsafe { &*(&raw const (*self.as_raw()).users_count).cast::<kernel::sync::Refcount>() };
+        // CAST: a live VM's count is positive.
+        r.as_atomic().load(kernel::sync::atomic::Relaxed) as u32
     }
 
     /// The VM's statistics name, `kvm-<pid of its creator>`: an id for

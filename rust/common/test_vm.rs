@@ -46,39 +46,19 @@ static POOL: [AtomicPtr<bindings::file>; POOL_SIZE] =
 pub(crate) struct Pool(());
 
 impl Pool {
-    /// Creates the pool's VMs; call from module init (process context).
+    /// Creates the pool's VMs if `create`; call from module init (process
+    /// context, which KVM needs to create a VM).
     ///
-    /// Nothing is created when KUnit is disabled at boot (`kunit.enable=0`):
-    /// no test will run, and a boot that tests KVM without VMs must have
-    /// none (`make test`'s `virt-off` boot).
-    pub(crate) fn fill() -> Result<Self> {
+    /// `create` is the test build's `test_vms` parameter, set by the boots
+    /// that run KUnit: a boot that tests KVM without VMs must have none
+    /// (`make test`'s `virt-off` boot).
+    pub(crate) fn fill(create: bool) -> Result<Self> {
         let pool = Self(());
-        if kunit_enabled() {
+        if create {
             fill_pool()?;
         }
         Ok(pool)
     }
-}
-
-/// Whether KUnit runs tests: not with `kunit.enable=0` on the command line
-/// (KUnit neither exports `kunit_enabled()` nor shows the parameter in
-/// sysfs).
-fn kunit_enabled() -> bool {
-    // SAFETY: the path is a valid C string; O_RDONLY.
-    let file = unsafe { bindings::filp_open(c"/proc/cmdline".as_char_ptr(), 0, 0) };
-    let Ok(file) = from_err_ptr(file) else {
-        return true;
-    };
-    let mut buf = [0u8; 512];
-    let mut pos: bindings::loff_t = 0;
-    // SAFETY: `file` is open for reading; `buf` is valid for its length.
-    let n = unsafe { bindings::kernel_read(file, buf.as_mut_ptr().cast(), buf.len(), &mut pos) };
-    // SAFETY: `filp_open` gave us this file.
-    unsafe { bindings::filp_close(file, null_mut()) };
-    let line = &buf[..usize::try_from(n).unwrap_or(0)];
-    !line
-        .split(|c| c.is_ascii_whitespace())
-        .any(|arg| arg == b"kunit.enable=0")
 }
 
 impl Drop for Pool {

@@ -35,7 +35,9 @@ pub(crate) unsafe extern "C" fn viommu_init(
     let id = unsafe { ffi::viommu_id(viommu) };
     // SAFETY: `kvm_file` is NULL or a VM file, held for the call.
     let kvm = unsafe { ffi::file_kvm(kvm_file) };
-    match registry::viommu_init(viommu as usize, id, kvm) {
+    // SAFETY: when this returns 1, iommufd holds the VM's file, and with
+    // it the VM, until after the vIOMMU's destroy op.
+    match unsafe { registry::viommu_init(viommu as usize, id, kvm) } {
         Ok(hold) => c_int::from(hold),
         Err(e) => e.to_errno(),
     }

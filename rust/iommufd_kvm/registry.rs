@@ -59,7 +59,13 @@ impl Drop for Records {
 /// it: `true` if it does (iommufd then holds the VM's file).
 ///
 /// A vIOMMU whose device has no VM holds none.
-pub(crate) fn viommu_init(viommu: usize, viommu_id: u32, kvm: *const Kvm) -> Result<bool> {
+///
+/// # Safety
+///
+/// `kvm` is NULL or a live VM that stays alive until [`viommu_destroy`] of
+/// `viommu` (iommufd holds the VM's file for as long when this returns
+/// `true`): [`show`] reads it.
+pub(crate) unsafe fn viommu_init(viommu: usize, viommu_id: u32, kvm: *const Kvm) -> Result<bool> {
     if kvm.is_null() {
         return Ok(false);
     }
@@ -105,4 +111,10 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
 #[cfg(ksv_test)]
 pub(crate) fn nr_viommus() -> usize {
     REGISTRY.lock().viommus.len()
+}
+
+/// Whether `viommu` has a record (holds a VM).
+#[cfg(ksv_test)]
+pub(crate) fn holds(viommu: usize) -> bool {
+    REGISTRY.lock().viommus.iter().any(|v| v.viommu == viommu)
 }

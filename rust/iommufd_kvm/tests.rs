@@ -13,7 +13,6 @@ pub(crate) mod test_vm;
 mod suite {
     use super::test_vm::TestVm;
     use crate::{
-        ffi,
         ops,
         registry, //
     };
@@ -47,12 +46,11 @@ mod suite {
     #[test]
     fn no_vm_means_the_viommu_holds_none() -> Result {
         let f = Fake::new()?;
-        let (refs, nr) = (ffi::module_refcount(), registry::nr_viommus());
+        let nr = registry::nr_viommus();
         let held = f.init(null_mut());
         let nr_after = registry::nr_viommus();
         assert_eq!(held, 0);
         assert_eq!(nr_after, nr);
-        assert_eq!(ffi::module_refcount(), refs);
         Ok(())
     }
 
@@ -61,7 +59,7 @@ mod suite {
         let vm = TestVm::take()?;
         let kvm = vm.kvm();
         let f = Fake::new()?;
-        let (refs, nr, users) = (ffi::module_refcount(), registry::nr_viommus(), kvm.users());
+        let (nr, users) = (registry::nr_viommus(), kvm.users());
         let held = f.init(vm.file());
         let nr_held = registry::nr_viommus();
         // The module takes no VM reference: iommufd holds the VM file.
@@ -74,17 +72,29 @@ mod suite {
         assert_eq!(nr_held, nr + 1);
         assert_eq!(users_held, users);
         assert_eq!(nr_destroyed, nr);
-        // The ops take no module reference: iommufd holds their owner.
-        assert_eq!(ffi::module_refcount(), refs);
         Ok(())
     }
 
+    /// Destroying a vIOMMU that holds no VM leaves another vIOMMU's
+    /// record alone; destroying that one removes it.
     #[test]
-    fn unknown_destroy_is_a_no_op() -> Result {
-        let f = Fake::new()?;
+    fn destroy_removes_only_its_own_record() -> Result {
+        let vm = TestVm::take()?;
+        let holder = Fake::new()?;
+        let other = Fake::new()?;
         let nr = registry::nr_viommus();
-        f.destroy();
-        assert_eq!(registry::nr_viommus(), nr);
+        let held = holder.init(vm.file());
+        let none = other.init(null_mut());
+        other.destroy();
+        let kept = registry::holds(holder.0.get() as usize);
+        holder.destroy();
+        let gone = !registry::holds(holder.0.get() as usize);
+        let nr_end = registry::nr_viommus();
+        drop(vm);
+        assert_eq!((held, none), (1, 0));
+        assert!(kept);
+        assert!(gone);
+        assert_eq!(nr_end, nr);
         Ok(())
     }
 }

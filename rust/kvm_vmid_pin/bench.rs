@@ -40,7 +40,8 @@ pub(crate) fn pin_unpin() -> u64 {
     let t = now();
     for _ in 0..PINS {
         // Given back at the end of the statement.
-        let _ = OwnedPin::take(&v);
+        // SAFETY: the pin is dropped, never leaked, before its VMID goes.
+        let _ = unsafe { OwnedPin::take(&v) };
     }
     t.elapsed().as_nanos() as u64 / PINS
 }
@@ -58,7 +59,8 @@ fn with_pins<R>(n: usize, f: impl FnOnce() -> Result<R>) -> Result<R> {
     }
     let mut held = KVVec::with_capacity(n, GFP_KERNEL)?;
     for v in vmids.iter() {
-        held.push(OwnedPin::take(v)?, GFP_KERNEL)?;
+        // SAFETY: the pin is dropped, never leaked, before its VMID goes.
+        held.push(unsafe { OwnedPin::take(v) }?, GFP_KERNEL)?;
     }
     let r = f();
     drop(held);
@@ -108,7 +110,8 @@ pub(crate) fn rollover(nr_pins: usize) -> Result<u64> {
 pub(crate) fn first_load_after_rollover(pinned: bool) -> Result<u64> {
     let vm = KvmVmid::new_unallocated();
     let pin = if pinned {
-        Some(OwnedPin::take(&vm)?)
+        // SAFETY: the pin is dropped, never leaked, before its VMID goes.
+        Some(unsafe { OwnedPin::take(&vm) }?)
     } else {
         None
     };

@@ -250,9 +250,14 @@ pub(crate) struct OwnedPin<'a> {
 impl<'a> OwnedPin<'a> {
     /// Pins `vmid`, which the borrow keeps at its address (the pin's
     /// owner key) and alive while pinned.
-    pub(crate) fn take(vmid: &'a KvmVmid) -> Result<Self> {
-        // SAFETY: `vmid` is valid, and stays valid while this value lives,
-        // which puts the pin before the borrow ends.
+    ///
+    /// # Safety
+    ///
+    /// The value is dropped, not leaked (`mem::forget`), before `vmid`'s
+    /// storage goes: the pin table keeps its address until the unpin.
+    pub(crate) unsafe fn take(vmid: &'a KvmVmid) -> Result<Self> {
+        // SAFETY: `vmid` is valid, and the caller drops this value, which
+        // puts the pin, before `vmid` goes.
         let ret = unsafe { bindings::kvm_arm_vmid_pin(vmid.as_raw()) };
         kernel::error::to_result(ret)?;
         // INVARIANT: the pin succeeded: it is ours from here, and put on

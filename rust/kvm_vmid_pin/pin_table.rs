@@ -102,7 +102,8 @@ pub const fn default_max_pins(vmid_bits: u32, nr_cpus: u32) -> u32 {
 }
 
 /// The cap a table enforces: `max_pins` (0 for [`default_max_pins`]),
-/// bounded by [`budget`]; `None` if the budget leaves nothing to pin.
+/// bounded by [`budget`]; `None` if the budget leaves nothing to pin, or
+/// for a width outside `2..=16`, checked before anything shifts by it.
 ///
 /// # Examples
 ///
@@ -113,8 +114,12 @@ pub const fn default_max_pins(vmid_bits: u32, nr_cpus: u32) -> u32 {
 /// assert_eq!(cap(16, 4, 0), Some(32765));
 /// assert_eq!(cap(8, 2, 300), Some(252)); // bounded by 256 - 2 - 2
 /// assert_eq!(cap(8, 254, 0), None); // nothing left to pin
+/// assert_eq!(cap(64, 2, 0), None); // no such width
 /// ```
 pub fn cap(vmid_bits: u32, nr_cpus: u32, max_pins: u32) -> Option<u32> {
+    if !(2..=16).contains(&vmid_bits) {
+        return None;
+    }
     let want = if max_pins == 0 {
         default_max_pins(vmid_bits, nr_cpus)
     } else {

@@ -40,11 +40,8 @@ mod suite {
                 Atomic,
                 Relaxed, //
             },
-            Arc, //
-        },
-        time::{
-            delay::fsleep,
-            Delta, //
+            Arc,
+            Completion, //
         },
         workqueue, //
     };
@@ -86,7 +83,8 @@ mod suite {
     fn pin_all(vms: &[KvmVmid]) -> Result<KVVec<OwnedPin<'_>>> {
         let mut held = KVVec::with_capacity(vms.len(), GFP_KERNEL)?;
         for v in vms {
-            held.push(OwnedPin::take(v)?, GFP_KERNEL)?;
+            // SAFETY: the pin is dropped, never leaked, before its VMID goes.
+            held.push(unsafe { OwnedPin::take(v) }?, GFP_KERNEL)?;
         }
         Ok(held)
     }
@@ -131,8 +129,10 @@ mod suite {
     fn pin_unpin_refcount() -> Result {
         let v = KvmVmid::new_unallocated();
         let start = nr_pinned();
-        let a = OwnedPin::take(&v)?;
-        let b = OwnedPin::take(&v)?;
+        // SAFETY: the pin is dropped, never leaked, before its VMID goes.
+        let a = unsafe { OwnedPin::take(&v) }?;
+        // SAFETY: the pin is dropped, never leaked, before its VMID goes.
+        let b = unsafe { OwnedPin::take(&v) }?;
         let (ia, ib, id) = (a.idx(), b.idx(), v.id());
         let nr_two = nr_pinned();
         drop(a);
@@ -158,8 +158,10 @@ mod suite {
         // SAFETY: `kvm` holds the VM, and with it its `arch.mmu.vmid`, until
         // after the pins are given back below.
         let vmid = unsafe { KvmVmid::from_raw(&raw mut (*kvm.as_raw()).arch.mmu.vmid) };
-        let p1 = OwnedPin::take(vmid)?;
-        let p2 = OwnedPin::take(vmid)?;
+        // SAFETY: the pin is dropped, never leaked, before its VMID goes.
+        let p1 = unsafe { OwnedPin::take(vmid) }?;
+        // SAFETY: the pin is dropped, never leaked, before its VMID goes.
+        let p2 = unsafe { OwnedPin::take(vmid) }?;
         // The pin holds no VM reference: its caller holds the VM.
         let users_pinned = kvm.users();
         let (v1, v2, id) = (p1.idx(), p2.idx(), vmid.id());
@@ -195,7 +197,8 @@ mod suite {
     #[test]
     fn one_index_across_two_rollovers() -> Result {
         let a = KvmVmid::new_unallocated();
-        let pin = OwnedPin::take(&a)?;
+        // SAFETY: the pin is dropped, never leaked, before its VMID goes.
+        let pin = unsafe { OwnedPin::take(&a) }?;
         ffi::on_cpu(1, |c| c.vmid_update(&a))?;
         let on_cpu1 = index(a.id());
         force_rollover();
@@ -267,7 +270,8 @@ mod suite {
         let last = &vms[left];
         let refused = stats().refused_nospace;
         // A pin taken against expectations is given back at the `;`.
-        let nospace = matches!(OwnedPin::take(last), Err(e) if e == ENOSPC);
+        // SAFETY: the pin is dropped, never leaked, before its VMID goes.
+        let nospace = matches!(unsafe { OwnedPin::take(last) }, Err(e) if e == ENOSPC);
         let refused_now = stats().refused_nospace;
         let unspent = last.id() == 0;
         // KVM can still allocate, and roll over, with the cap reached.
@@ -276,7 +280,8 @@ mod suite {
         let rolled = stats().rollovers == rollovers + 1;
         let other_idx = index(allocate_one());
         drop(held.pop());
-        let last_pin = OwnedPin::take(last);
+        // SAFETY: the pin is dropped, never leaked, before its VMID goes.
+        let last_pin = unsafe { OwnedPin::take(last) };
         let last_ok = last_pin.is_ok();
         drop(last_pin);
         drop(held);
@@ -290,23 +295,56 @@ mod suite {
         Ok(())
     }
 
+    /// What the workers of [`concurrent_pin_unpin_rollover`] share.
+    #[pin_data]
+    struct Workers {
+        #[pin]
+        all_done: Completion,
+        running: Atomic<usize>,
+        failures: Atomic<usize>,
+    }
+
+    impl Workers {
+        /// One worker is done (or was never started).
+        fn done(&self) {
+            if self.running.fetch_sub(1, Relaxed) == 1 {
+                self.all_done.complete_all();
+            }
+        }
+    }
+
+    /// Pins, unpins and rollovers from 4 workers at once keep every pin's
+    /// index; the test waits for every worker, so none runs module code
+    /// after it.
     #[test]
     fn concurrent_pin_unpin_rollover() -> Result {
         const WORKERS: usize = 4;
         const ROUNDS: usize = 200;
-        let failures = Arc::new(Atomic::<usize>::new(0), GFP_KERNEL)?;
-        let done = Arc::new(Atomic::<usize>::new(0), GFP_KERNEL)?;
+        let shared = Arc::pin_init(
+            pin_init!(Workers {
+                all_done <- Completion::new(),
+                running: Atomic::new(WORKERS),
+                failures: Atomic::new(0),
+            }),
+            GFP_KERNEL,
+        )?;
         let start = nr_pinned();
+        let mut spawned = Ok(());
         for w in 0..WORKERS {
-            let failures = failures.clone();
-            let done = done.clone();
-            workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {
+            if spawned.is_err() {
+                // Never started: counted as done.
+                shared.done();
+                continue;
+            }
+            let sh = shared.clone();
+            spawned = workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {
                 let run = || -> Result {
                     let vms = fakes(4)?;
                     for r in 0..ROUNDS {
                         let v = &vms[r % vms.len()];
                         // Given back on every return path.
-                        let p = OwnedPin::take(v)?;
+                        // SAFETY: the pin is dropped, never leaked, before its VMID goes.
+                        let p = unsafe { OwnedPin::take(v) }?;
                         if w == 0 && r % 50 == 0 {
                             force_rollover();
                         }
@@ -317,21 +355,18 @@ mod suite {
                     Ok(())
                 };
                 if run().is_err() {
-                    failures.fetch_add(1, Relaxed);
+                    sh.failures.fetch_add(1, Relaxed);
                 }
-                done.fetch_add(1, Relaxed);
-            })?;
-        }
-        for _ in 0..20_000 {
-            if done.load(Relaxed) == WORKERS {
-                break;
+                sh.done();
+            });
+            if spawned.is_err() {
+                shared.done();
             }
-            fsleep(Delta::from_millis(1));
         }
-        let (nr_done, nr_failed) = (done.load(Relaxed), failures.load(Relaxed));
-        drop(done);
-        drop(failures);
-        assert_eq!(nr_done, WORKERS);
+        shared.all_done.wait_for_completion();
+        let nr_failed = shared.failures.load(Relaxed);
+        drop(shared);
+        spawned?;
         assert_eq!(nr_failed, 0);
         assert_eq!(nr_pinned(), start);
         Ok(())

@@ -63,15 +63,28 @@ impl Host {
     }
 }
 
-/// Says why KVM refused a pin that it could have taken: the cap.
+/// Says why KVM refused a pin, once per reason.
 ///
-/// `kvm_arm_vmid_pin()` runs its ops under a raw spinlock, where nothing
-/// prints; its caller says why, here, once its lock is dropped.
+/// `kvm_arm_vmid_pin()` runs the pin module's ops under a raw spinlock,
+/// where nothing prints; its caller says why, here, once the lock is
+/// dropped. The callers add what they were pinning for.
 fn said_why(e: Error) {
     if e == ENOSPC {
         kernel::pr_warn_once!(
             "VMID pin refused: the cap on pinned VMIDs is reached (kvm_vmid_pin.max_pins)\n"
         );
+    } else if e == ENODEV {
+        kernel::pr_warn_once!("VMID pin refused: kvm_vmid_pin is not loaded\n");
+    } else if e == EOPNOTSUPP {
+        kernel::pr_warn_once!("VMID pin refused: protected KVM assigns VMIDs in the hypervisor\n");
+    } else if e == EBUSY {
+        kernel::pr_err_once!(
+            "VMID pin refused: the VMID's index is pinned by another VM (allocator bug)\n"
+        );
+    } else if e == EOVERFLOW {
+        kernel::pr_err_once!("VMID pin refused: the VMID's pin count would overflow\n");
+    } else {
+        kernel::pr_err_once!("VMID pin refused: {:?}\n", e);
     }
 }
 
@@ -193,32 +206,5 @@ pub(crate) unsafe fn viommu_kvm_parent_id(
             (*file).private_data.cast()
         };
         (kvm, (*viommu).hwpt as usize, (*viommu).obj.id)
-    }
-}
-
-/// This module's reference count.
-#[allow(dead_code)]
-pub(crate) fn module_refcount() -> i32 {
-    // SAFETY: `THIS_MODULE` is this module.
-    unsafe {
-        bindings::module_refcount(
-            <crate::SmmuV3Btm as kernel::ModuleMetadata>::THIS_MODULE.as_ptr(),
-        )
-    }
-}
-
-/// Whether the arm_smmu_v3 module is already loaded (so its SMMUs probed
-/// without these hooks).
-pub(crate) fn smmu_driver_loaded() -> bool {
-    // SAFETY: valid C string; O_RDONLY.
-    let file =
-        unsafe { bindings::filp_open(c"/sys/module/arm_smmu_v3/initstate".as_char_ptr(), 0, 0) };
-    match kernel::error::from_err_ptr(file) {
-        Ok(file) => {
-            // SAFETY: `filp_open` gave us this file.
-            unsafe { bindings::filp_close(file, core::ptr::null_mut()) };
-            true
-        }
-        Err(_) => false,
     }
 }

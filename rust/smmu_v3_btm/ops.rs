@@ -52,31 +52,27 @@ fn test_override(idr0: u32, btm: bool) -> (u32, bool) {
     }
 }
 
-#[cfg(not(ksv_test))]
-fn test_override(idr0: u32, btm: bool) -> (u32, bool) {
-    (idr0, btm)
-}
-
 /// Decides for an SMMU at reset; see [`policy::decide`].
 ///
 /// With BTM in use the driver holds a reference on this module (the ops'
 /// `owner`) until the SMMU is removed: CR2.PTM cannot be set again while it
 /// runs, and without this module its new stage-2 VMIDs would alias KVM's.
 ///
-/// `test_override` applies the test-only override (see [`test_override`]);
-/// only the driver's call does, never the KUnit tests' fake SMMUs.
-pub(crate) fn decide_smmu(
+/// `idr0` is what the decision reads; in test builds the driver's call
+/// passes it through [`test_override`], the KUnit tests' fake SMMUs never
+/// do. `idr0_read` is what the SMMU has, for debugfs.
+///
+/// # Safety
+///
+/// `dev` is a valid `struct device` for the call; its address is the
+/// SMMU's key until [`forget`].
+pub(crate) unsafe fn decide_smmu(
     dev: *mut bindings::device,
     idr0_read: u32,
-    btm_read: bool,
+    idr0: u32,
+    btm: bool,
     vmid_bits: u32,
-    test_override: bool,
 ) -> Result<bool> {
-    let (idr0, btm) = if test_override {
-        self::test_override(idr0_read, btm_read)
-    } else {
-        (idr0_read, btm_read)
-    };
     let id = Idr0::decode(idr0);
     let host = ffi::Host::query();
     let decision = policy::decide(
@@ -87,9 +83,10 @@ pub(crate) fn decide_smmu(
         host.kvm_vmid_bits,
         host.pinning,
     );
-    // SAFETY: the driver passes its SMMU device.
+    // SAFETY: `dev` is valid, per the caller.
     let name = unsafe { device::dev_name(dev) }?;
     let name_str = name.to_str().unwrap_or("?");
+    #[cfg(ksv_test)]
     if idr0 != idr0_read {
         pr_warn!(
             "{}: TEST OVERRIDE test_assume_btm: IDR0 {:#010x} treated as {:#010x}\n",
@@ -115,6 +112,7 @@ pub(crate) fn decide_smmu(
         dev: dev as usize,
         name,
         idr0: idr0_read,
+        #[cfg(ksv_test)]
         test_override: idr0 != idr0_read,
         btm_detected: id.btm,
         vmid_bits,
@@ -146,9 +144,14 @@ pub(crate) unsafe extern "C" fn use_btm(
     btm: bool,
     vmid_bits: u32,
 ) -> bool {
+    #[cfg(ksv_test)]
+    let (idr0_used, btm) = test_override(idr0, btm);
+    #[cfg(not(ksv_test))]
+    let idr0_used = idr0;
     // On failure the SMMU keeps upstream behaviour (PTM set) and this
     // module does not manage its VMIDs (it has no record of it).
-    decide_smmu(dev, idr0, btm, vmid_bits, true)
+    // SAFETY: the driver passes its SMMU device, valid for the call.
+    unsafe { decide_smmu(dev, idr0, idr0_used, btm, vmid_bits) }
         .inspect_err(|e| pr_err!("no decision for an SMMU ({:?}): it keeps CR2.PTM set\n", e))
         .unwrap_or(false)
 }
@@ -201,9 +204,16 @@ pub(crate) fn private_release(entry: Private) {
 
 /// The VMID of a new vSMMU: `Ok(0)` to keep the stage-2 parent's.
 ///
-/// `parent` identifies the stage-2 parent (`viommu->hwpt`). Two vSMMUs of one VM on one SMMU share the VM's VMID, so they
-/// must share the stage 2 too: another parent is refused with `EEXIST`.
-pub(crate) fn vsmmu_vmid(
+/// `parent` identifies the stage-2 parent (`viommu->hwpt`). Two vSMMUs of
+/// one VM on one SMMU share the VM's VMID, so they must share the stage 2
+/// too: another parent is refused with `EEXIST`.
+///
+/// # Safety
+///
+/// `kvm` is NULL or a live VM that stays alive until [`vsmmu_release`] of
+/// `viommu` (its vIOMMU holds the VM's file): the record keeps a pin on
+/// the VM's VMID and its address.
+pub(crate) unsafe fn vsmmu_vmid(
     dev: usize,
     viommu: usize,
     viommu_id: u32,
@@ -221,8 +231,8 @@ pub(crate) fn vsmmu_vmid(
         pr_err!("BTM is in use: a vSMMU needs the VM of its device (add the VM file to kvm-vfio before binding)\n");
         return Err(EINVAL);
     }
-    // SAFETY: the vIOMMU holds the VM's file until after the vSMMU's
-    // destroy, which drops the pin.
+    // SAFETY: `kvm` is alive until the release of `viommu`, which drops
+    // the pin, per the caller.
     let pin = unsafe { VmPin::new(kvm) }
         .inspect_err(|e| pr_err!("cannot pin the VM's VMID: {:?}\n", e))?;
     if !policy::vmid_fits(pin.value(), bits) {
@@ -320,7 +330,9 @@ pub(crate) unsafe extern "C" fn vmid_get(
     } else {
         // SAFETY: `viommu` is being initialised, per the caller.
         let (kvm, parent, id) = unsafe { ffi::viommu_kvm_parent_id(viommu) };
-        vsmmu_vmid(dev as usize, viommu as usize, id, kvm, parent)
+        // SAFETY: the vIOMMU holds the VM's file until after its destroy,
+        // whose `vmid_put` releases the vSMMU.
+        unsafe { vsmmu_vmid(dev as usize, viommu as usize, id, kvm, parent) }
             .map(|vmid| (vmid != 0).then_some((vmid, Held::Vsmmu(viommu as usize))))
     };
     let (vmid, held) = match got {

@@ -21,7 +21,8 @@ pub(crate) struct Smmu {
     pub(crate) vmid_bits: u32,
     pub(crate) kvm_bits: Option<u32>,
     pub(crate) decision: Decision,
-    /// The test-only BTM override was applied (`--cfg ksv_test` builds).
+    /// The test-only BTM override was applied.
+    #[cfg(ksv_test)]
     pub(crate) test_override: bool,
 }
 
@@ -109,6 +110,7 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     for s in st.smmus.iter() {
         writeln!(f, "smmu {}:", s.name.to_str().unwrap_or("?"))?;
         writeln!(f, "  idr0: {:#010x}", s.idr0)?;
+        #[cfg(ksv_test)]
         if s.test_override {
             writeln!(f, "  TEST OVERRIDE: treated as IDR0.BTM and IDR0.HYP set")?;
         }

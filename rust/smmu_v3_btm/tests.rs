@@ -57,10 +57,16 @@ mod suite {
         }
     }
 
+    /// The widths from raw register values and the boundaries, written
+    /// out by hand (IDR0.VMID16 is bit 18).
     #[test]
     fn vmid_widths() {
-        assert_eq!(Idr0::decode(IDR0_VMID16).vmid_bits, 16);
-        assert_eq!(Idr0::decode(0).vmid_bits, 8);
+        assert_eq!(Idr0::decode(0x0004_0000).vmid_bits, 16);
+        // Every other bit set, bit 18 clear.
+        assert_eq!(Idr0::decode(0xfffb_ffff).vmid_bits, 8);
+        assert!(vmid_fits(255, 8));
+        assert!(!vmid_fits(256, 8));
+        assert!(vmid_fits(0xffff, 16));
         assert!(kvm_vmids_fit(8, 16));
         assert!(kvm_vmids_fit(16, 16));
         assert!(!kvm_vmids_fit(16, 8));
@@ -77,7 +83,10 @@ mod suite {
     impl FakeSmmu {
         fn reset(idr0: u32, vmid_bits: u32) -> Result<Self> {
             let dev = KBox::new(Opaque::zeroed(), GFP_KERNEL)?;
-            let btm = ops::decide_smmu(dev.get(), idr0, idr0 & IDR0_BTM != 0, vmid_bits, false)?;
+            // SAFETY: `dev` is a device we own, boxed, forgotten in `drop`.
+            let btm = unsafe {
+                ops::decide_smmu(dev.get(), idr0, idr0, idr0 & IDR0_BTM != 0, vmid_bits)
+            }?;
             Ok(Self { dev, btm })
         }
 
@@ -156,16 +165,15 @@ mod suite {
         let vm = TestVm::take()?;
         let kvm = vm.kvm();
         let users = kvm.users();
-        let v = ops::vsmmu_vmid(smmu.key(), 10, 10, kvm.as_raw(), 1)?;
+        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
+        let v = unsafe { ops::vsmmu_vmid(smmu.key(), 10, 10, kvm.as_raw(), 1) }?;
         let users_after = kvm.users();
-        let refs = ffi::module_refcount();
         drop(smmu);
         drop(kvm);
         drop(vm);
         assert_eq!(from_kvm, 0);
         assert_eq!(v, 0);
         assert_eq!(users_after, users);
-        assert_eq!(ffi::module_refcount(), refs);
         Ok(())
     }
 
@@ -174,15 +182,19 @@ mod suite {
         let smmu = FakeSmmu::reset(FULL, 16)?;
         let vm = TestVm::take()?;
         let kvm = vm.kvm();
-        let a = ops::vsmmu_vmid(smmu.key(), 20, 20, kvm.as_raw(), 5);
-        let b = ops::vsmmu_vmid(smmu.key(), 21, 21, kvm.as_raw(), 6);
-        let c = ops::vsmmu_vmid(smmu.key(), 22, 22, kvm.as_raw(), 5);
+        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
+        let a = unsafe { ops::vsmmu_vmid(smmu.key(), 20, 20, kvm.as_raw(), 5) };
+        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
+        let b = unsafe { ops::vsmmu_vmid(smmu.key(), 21, 21, kvm.as_raw(), 6) };
+        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
+        let c = unsafe { ops::vsmmu_vmid(smmu.key(), 22, 22, kvm.as_raw(), 5) };
         ops::vsmmu_release(20);
         ops::vsmmu_release(21);
         ops::vsmmu_release(22);
         // Another VM may use the other parent.
         let other = TestVm::take()?;
-        let d = ops::vsmmu_vmid(smmu.key(), 23, 23, other.kvm().as_raw(), 6);
+        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
+        let d = unsafe { ops::vsmmu_vmid(smmu.key(), 23, 23, other.kvm().as_raw(), 6) };
         ops::vsmmu_release(23);
         drop((smmu, kvm, vm, other));
         let a = a?;
@@ -200,7 +212,8 @@ mod suite {
         let kvm = vm.kvm();
         let users = kvm.users();
         let viommu = KBox::new(Opaque::<bindings::iommufd_viommu>::zeroed(), GFP_KERNEL)?;
-        let v = ops::vsmmu_vmid(smmu.key(), viommu.get() as usize, 1, kvm.as_raw(), 1);
+        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
+        let v = unsafe { ops::vsmmu_vmid(smmu.key(), viommu.get() as usize, 1, kvm.as_raw(), 1) };
         // SAFETY: the VM is alive (we hold `kvm`).
         let id =
             unsafe { bindings::atomic64_read(&raw const (*kvm.as_raw()).arch.mmu.vmid.id) } as u64;
@@ -222,10 +235,12 @@ mod suite {
     #[test]
     fn btm_without_a_vm_is_einval() -> Result {
         let btm = FakeSmmu::reset(FULL, 16)?;
-        let with_btm = ops::vsmmu_vmid(btm.key(), 1, 1, core::ptr::null_mut(), 1);
+        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
+        let with_btm = unsafe { ops::vsmmu_vmid(btm.key(), 1, 1, core::ptr::null_mut(), 1) };
         // Without BTM, a VM-less vSMMU keeps its parent's VMID (upstream).
         let no_btm = FakeSmmu::reset(FULL & !IDR0_BTM, 16)?;
-        let without = ops::vsmmu_vmid(no_btm.key(), 1, 1, core::ptr::null_mut(), 1);
+        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
+        let without = unsafe { ops::vsmmu_vmid(no_btm.key(), 1, 1, core::ptr::null_mut(), 1) };
         drop((btm, no_btm));
         assert_eq!(with_btm, Err(EINVAL));
         assert_eq!(without, Ok(0));
@@ -238,7 +253,8 @@ mod suite {
         let narrow = FakeSmmu::reset(FULL & !IDR0_VMID16, 8)?;
         let vm = TestVm::take()?;
         let kvm = vm.kvm();
-        let v = ops::vsmmu_vmid(narrow.key(), 2, 2, kvm.as_raw(), 1)?;
+        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
+        let v = unsafe { ops::vsmmu_vmid(narrow.key(), 2, 2, kvm.as_raw(), 1) }?;
         let s2 = ops::s2_vmid(narrow.key())?;
         ops::vsmmu_release(2);
         let s2_from_kvm = s2.is_some();
@@ -269,7 +285,8 @@ mod suite {
             vmids.push(v, GFP_KERNEL)?;
             held.push(p, GFP_KERNEL)?;
         }
-        let vm_vmid = ops::vsmmu_vmid(smmu.key(), 3, 3, kvm.as_raw(), 1)?;
+        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
+        let vm_vmid = unsafe { ops::vsmmu_vmid(smmu.key(), 3, 3, kvm.as_raw(), 1) }?;
         ops::vsmmu_release(3);
         for p in held.drain_all() {
             ops::private_release(p);
