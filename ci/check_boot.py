@@ -183,6 +183,20 @@ def main():
             check(p >= int(arg), f"iommufd selftest: pass {p} fail {f} skip {sk} (unpatched 7.3: pass {arg})")
             check(f"rmmod iommufd_kvm ok" in body, "iommufd_kvm unloads after the selftest")
             continue
+        if kind == "probefail":
+            sec = "\n".join(section("probefail"))
+            check("the SMMU's IOMMU name is taken" in sec, "a test helper took the SMMU's IOMMU name", sec[-300:])
+            check("CR2.PTM cleared" in sec, "the SMMU's reset asked smmu_v3_btm and uses BTM (TEST OVERRIDE)")
+            check(re.search(r"9050000\.smmuv3: probe with driver arm-smmu-v3 failed with error -17", sec) is not None,
+                  "the probe failed after the reset (iommu_device_sysfs_add: -EEXIST)",
+                  "\n".join(l for l in sec.splitlines() if "smmu" in l)[-300:])
+            m = re.search(r"smmu_v3_btm refcnt after the failed probe: (\d+)", sec)
+            check(m is not None and m.group(1) == "0",
+                  "the failed probe gave back smmu_v3_btm's module reference", m.group(0) if m else "not shown")
+            check("KSV: debugfs smmu_v3_btm/state: smmus: 0" in sec,
+                  "the failed probe removed the SMMU's record in smmu_v3_btm")
+            check("KSV: rmmod smmu_v3_btm ok" in sec, "rmmod smmu_v3_btm after the failed probe")
+            continue
         if kind == "refused":
             sec = "\n".join(section("protected"))
             check(f"insmod {arg} refused" in sec, f"{arg} refuses to load", sec[-300:])

@@ -76,6 +76,27 @@ e2e() {
 }
 
 case "$mode" in
+probefail)
+	# An SMMU probe that fails after the device reset (a test helper took
+	# the SMMU's IOMMU sysfs name, so iommu_device_sysfs_add() fails) must
+	# give smmu_v3_btm back its record and the module reference that the
+	# reset took with BTM in use (the override makes QEMU's SMMU use it).
+	for m in $(cat $OURS/order); do load $m; done
+	say "BEGIN probefail"
+	dmesg -c >/dev/null
+	if insmod $OURS/test/ksv_iommu_name.ko name=smmu3.0x0000000009050000; then
+		say "the SMMU's IOMMU name is taken"
+	fi
+	if modprobe arm_smmu_v3; then say "modprobe arm_smmu_v3 ok"; fi
+	dmesg | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
+	say "smmu_v3_btm refcnt after the failed probe: $(cat /sys/module/smmu_v3_btm/refcnt)"
+	sed "/^$/d; s/^/KSV: debugfs smmu_v3_btm\/state: /" /sys/kernel/debug/smmu_v3_btm/state
+	rmmod arm_smmu_v3
+	rmmod ksv_iommu_name
+	if rmmod smmu_v3_btm; then say "rmmod smmu_v3_btm ok"; else say "rmmod smmu_v3_btm FAILED"; fi
+	say "END probefail"
+	for m in iommufd_kvm kvm_vmid_pin; do unload $m; done
+	;;
 reserve)
 	# A VMID rollover caused by a reservation with no VM alive (booted
 	# with kvm.enable_virt_at_load=0: EL2 is torn down between VMs).

@@ -41,8 +41,8 @@ production_checks() { # MO tag
 	else bad "$tag: no compiler or modpost warning" "$(echo "$w" | head -n 3)"; fi
 	chk "$tag: no test-only parameter (smmu_v3_btm test_assume_btm, kvm_vmid_pin bench)" \
 		bash -c "! modinfo -F parm '$mo/rust/smmu_v3_btm.ko' '$mo/rust/kvm_vmid_pin.ko' | grep -e test_assume_btm -e '^bench'"
-	chk "$tag: no test-only module (kvm_vmid_pin_demo, ksv_canwbs)" \
-		bash -c "for f in '$mo/kunit/helpers/kvm_vmid_pin_demo.ko' '$mo/kunit/helpers/ksv_canwbs.ko' '$mo/rust/kvm_vmid_pin_demo.ko'; do [ ! -e \$f ] || exit 1; done"
+	chk "$tag: no test-only module (kvm_vmid_pin_demo, ksv_canwbs, ksv_iommu_name)" \
+		bash -c "for f in '$mo/kunit/helpers/kvm_vmid_pin_demo.ko' '$mo/kunit/helpers/ksv_canwbs.ko' '$mo/kunit/helpers/ksv_iommu_name.ko' '$mo/rust/kvm_vmid_pin_demo.ko'; do [ ! -e \$f ] || exit 1; done"
 }
 
 host_tree() {

@@ -79,10 +79,13 @@ start virt-off cortex-a57 2 reserve 300 e2e=reserve -- kunit.enable=0 ksv.overri
 start e2e-nobtm cortex-a57 2 e2e 300 btm=upstream e2e=upstream -- kunit.enable=0 ksv.modules=1
 start e2e-upstream cortex-a57 2 e2e 300 e2e=upstream -- kunit.enable=0 ksv.modules=0
 start protected max 2 protected 300 refused=kvm_vmid_pin -- kvm-arm.mode=protected
+# An SMMU probe that fails after its reset gives back what smmu_v3_btm
+# lent it (its record and the module reference).
+start probefail cortex-a57 2 probefail 300 probefail=smmu -- kunit.enable=0 ksv.override=1
 log "modprobe test: make modules/install/deb, the .deb installed and loaded by modprobe in QEMU"
 "$TOP/ci/modprobe-test.sh" > "$LOGDIR/modprobe-test.txt" 2>&1 &
 modprobe_pid=$!
-for b in virt-off e2e-nobtm e2e-upstream protected; do finish $b; done
+for b in virt-off e2e-nobtm e2e-upstream protected probefail; do finish $b; done
 wait $modprobe_pid
 log "modprobe test: results"
 counts "$LOGDIR/modprobe-test.txt"
