@@ -16,7 +16,7 @@
 #                 softdep in etc/modprobe.d/kvm-smmu-vmid.conf, then depmod
 #   make deb      kvm-smmu-vmid-modules-<release>_<version>_arm64.deb (cache deb/)
 #   make modprobe-test  QEMU: the .deb installed by dpkg, loaded by modprobe
-#   make check-series   each patch of patches/ builds on its own, checkpatch
+#   make check-series   each patch of patches/ builds on its own, checkpatch, sparse
 
 .PHONY: all setup build test test-debug bench run clean distclean help
 .PHONY: modules install deb modprobe-test check-series

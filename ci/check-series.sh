@@ -4,10 +4,14 @@
 # Applies the series one patch at a time to a scratch worktree of the
 # pristine source (tag "base"), builds the objects each patch touches in a
 # separate O= directory with the test config, and runs checkpatch --strict
-# on each patch. Prints one ok/FAIL line per patch and a summary.
+# on each patch, and sparse (C=2, ci/setup-sparse.sh) on the .c files each
+# patch touches, before and after it: a warning the patch adds fails it.
+# Prints one ok/FAIL line per patch and a summary.
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
 [ -f "$KBUILD/.config" ] || die "no kernel config: run 'make setup' first"
+SPARSE=$CACHE/sparse/sparse
+[ -x "$SPARSE" ] || die "no sparse in $CACHE/sparse: run 'make setup' first"
 "$TOP/ci/apply-patches.sh" >/dev/null || die "patches/ does not apply"
 src=$CACHE/series-src out=$CACHE/build-series
 mkdir -p "$LOGDIR"
@@ -20,9 +24,20 @@ cp "$KBUILD/.config" "$out/.config"
 SMAKE=(make -C "$src" O="$out" ARCH=arm64 LLVM=-19 -j"$(nproc)")
 log "preparing $out (headers, Rust bindings; log: $LOGDIR/series-prepare.log)"
 "${SMAKE[@]}" olddefconfig prepare > "$LOGDIR/series-prepare.log" 2>&1 || die "make prepare failed on the pristine tree"
+# sparse's warnings for the given objects (those whose .c exists), as
+# "file: message" (no line numbers, which patches move), sorted.
+sparse_warnings() {
+	local o have=()
+	for o in "$@"; do [ -f "$src/${o%.o}.c" ] && have+=("$o"); done
+	[ ${#have[@]} = 0 ] && return 0
+	"${SMAKE[@]}" C=2 CHECK="$SPARSE" "${have[@]}" 2>&1 |
+		sed -nE 's/^([^ :]+):[0-9]+:[0-9]+: (warning|error): /\1: \2: /p' | sort
+}
 ok=0 bad=0
 while read -r p; do
 	f=$TOP/patches/$p
+	pobjs=$(sed -n 's|^+++ b/\(.*\)\.c$|\1.o|p' "$f" | grep -v '^tools/' | xargs)
+	sparse_warnings $pobjs > "$LOGDIR/series-$p.sparse-before"
 	git -C "$src" am -q --committer-date-is-author-date "$f" || { echo "  FAIL  $p: does not apply"; bad=$((bad+1)); break; }
 	# The objects to build: every touched .c, plus the Rust bindings when a
 	# header they include changes (rust/bindings/bindings_helper.h, or a
@@ -38,9 +53,14 @@ while read -r p; do
 	fi
 	(cd "$src" && scripts/checkpatch.pl --strict --terse "$f") >> "$LOGDIR/series-$p.log" 2>&1 || r=2
 	if [ $r = 0 ]; then
-		ok=$((ok+1)); echo "  ok    $p builds on its own (${objs:-no .c}; $(( $(date +%s) - s ))s), checkpatch --strict clean"
+		sparse_warnings $objs > "$LOGDIR/series-$p.sparse-after"
+		comm -13 "$LOGDIR/series-$p.sparse-before" "$LOGDIR/series-$p.sparse-after" > "$LOGDIR/series-$p.sparse-new"
+		[ -s "$LOGDIR/series-$p.sparse-new" ] && { cat "$LOGDIR/series-$p.sparse-new" >> "$LOGDIR/series-$p.log"; r=3; }
+	fi
+	if [ $r = 0 ]; then
+		ok=$((ok+1)); echo "  ok    $p builds on its own (${objs:-no .c}; $(( $(date +%s) - s ))s), checkpatch --strict and sparse clean"
 	else
-		bad=$((bad+1)); echo "  FAIL  $p: $([ $r = 1 ] && echo build || echo checkpatch) (log: $LOGDIR/series-$p.log)"
+		bad=$((bad+1)); echo "  FAIL  $p: $(case $r in 1) echo build;; 2) echo checkpatch;; *) echo "sparse: $(wc -l < "$LOGDIR/series-$p.sparse-new") new warnings";; esac) (log: $LOGDIR/series-$p.log)"
 		grep -E 'error|ERROR|WARNING|CHECK' "$LOGDIR/series-$p.log" | head -n 8 | sed 's/^/        /'
 	fi
 done < <(sed -e '/^#/d' -e '/^[[:space:]]*$/d' "$TOP/patches/series" | grep -v '^0000-')

@@ -200,7 +200,7 @@ run)
 		[ -r /sys/kernel/debug/$m/state ] && sed "/^$/d; s/^/KSV:   debugfs $m\/state: /" /sys/kernel/debug/$m/state
 	done
 	if modprobe arm_smmu_v3; then say "loaded arm_smmu_v3 (after smmu_v3_btm)"; else say "modprobe arm_smmu_v3 FAILED"; fi
-	dmesg | grep -e 'arm-smmu-v3 .*features' -e 'smmu_v3_btm: [0-9a-f]*\.smmuv3' | sed 's/^\[[ 0-9.]*\] /KSV:   dmesg: /'
+	dmesg | grep -e 'arm-smmu-v3 .*features' -e '[0-9a-f]*\.smmuv3: smmu_v3_btm: ' | sed 's/^\[[ 0-9.]*\] /KSV:   dmesg: /'
 	sed "/^$/d; s/^/KSV:   debugfs smmu_v3_btm\/state: /" /sys/kernel/debug/smmu_v3_btm/state
 	[ -x /bin/ksv-demo ] && /bin/ksv-demo
 	# A real vSMMU for QEMU's edu device: the VM's pinned VMID in the STE

@@ -180,7 +180,7 @@ seen=$(sec modprobe | sed -n 's/^KSV-KMSG: \(kvm_vmid_pin\|iommufd_kvm\|smmu_v3_
 chk "load order in dmesg: $seen" test "$seen" = "$KSV_MODULES arm_smmu_v3 "
 lm=$(sec modprobe | sed -n 's/^KSV: loaded (newest first): //p' | tr ' ' '\n' | grep -xE "arm_smmu_v3|${KSV_MODULES// /|}" | tr '\n' ' ' || true)
 chk "/proc/modules, newest first: $lm" test "$lm" = "arm_smmu_v3 smmu_v3_btm iommufd_kvm kvm_vmid_pin "
-d=$(sec modprobe | grep -o 'smmu_v3_btm: [0-9a-f]*\.smmuv3: .*' | head -n1 || true)
+d=$(sec modprobe | grep -o '[0-9a-f]*\.smmuv3: smmu_v3_btm: .*' | head -n1 || true)
 chk "the SMMU probed with smmu_v3_btm's decision: ${d:-none}" grep -q 'no BTM in IDR0: upstream behaviour (IDR0.BTM 0, CR2.PTM set)' <<< "$d"
 echo "  note  $(sec unload | grep -o 'modprobe -r arm_smmu_v3 .*' || echo 'modprobe -r arm_smmu_v3: no result')"
 r=$(sec unload | grep -o 'modprobe -r [a-z0-9_ ]*\(ok\|FAILED\)$\|modprobe -r: none.*' | grep -v arm_smmu_v3 | tail -n1 || true)

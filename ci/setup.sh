@@ -82,6 +82,7 @@ fi
 
 "$TOP/ci/check-host-config.sh"
 "$TOP/ci/setup-kmod.sh"
+"$TOP/ci/setup-sparse.sh"
 
 # Kernel source from trixie-backports. Only this one package is downloaded;
 # backports sit at apt priority 100, so nothing else gets upgraded.

@@ -24,8 +24,6 @@ use kernel::{
     prelude::*, //
 };
 
-#[path = "common/device.rs"]
-mod device;
 #[path = "smmu_v3_btm/ffi.rs"]
 mod ffi;
 // The KUnit tests' VM handles: test builds only.

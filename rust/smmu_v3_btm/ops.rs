@@ -4,7 +4,6 @@
 //! driver. The driver calls them in process context, holding the hooks'
 //! rwsem for read.
 
-use crate::device;
 use crate::ffi::{
     self,
     Reserved,
@@ -25,7 +24,9 @@ use crate::state::{
 use kernel::{
     alloc::AllocError,
     bindings,
+    device::Device,
     prelude::*,
+    sync::aref::ARef,
     types::ForeignOwnable, //
 };
 
@@ -64,7 +65,8 @@ fn test_override(idr0: u32, btm: bool) -> (u32, bool) {
 ///
 /// # Safety
 ///
-/// `dev` is a valid `struct device` for the call; its address is the
+/// `dev` is a valid `struct device` with a reference held for the call
+/// (the driver's SMMU, or a test's initialised fake); its address is the
 /// SMMU's key until [`forget`].
 pub(crate) unsafe fn decide_smmu(
     dev: *mut bindings::device,
@@ -83,34 +85,34 @@ pub(crate) unsafe fn decide_smmu(
         host.kvm_vmid_bits,
         host.pinning,
     );
-    // SAFETY: `dev` is valid, per the caller.
-    let name = unsafe { device::dev_name(dev) }?;
-    let name_str = name.to_str().unwrap_or("?");
+    // SAFETY: `dev` is valid and referenced for the call, per the caller;
+    // the record keeps its own reference until `forget`.
+    let device: ARef<Device> = unsafe { Device::get_device(dev) };
     #[cfg(ksv_test)]
     if idr0 != idr0_read {
-        pr_warn!(
-            "{}: TEST OVERRIDE test_assume_btm: IDR0 {:#010x} treated as {:#010x}\n",
-            name_str,
+        dev_warn!(
+            device,
+            "smmu_v3_btm: TEST OVERRIDE test_assume_btm: IDR0 {:#010x} treated as {:#010x}\n",
             idr0_read,
             idr0
         );
     }
-    pr_info!(
-        "{}: {} (IDR0.BTM {}, CR2.PTM {})\n",
-        name_str,
+    dev_info!(
+        device,
+        "smmu_v3_btm: {} (IDR0.BTM {}, CR2.PTM {})\n",
         decision.reason,
         u8::from(id.btm),
         if decision.use_btm { "cleared" } else { "set" }
     );
     if decision.use_btm {
-        pr_info!(
-            "{}: smmu_v3_btm cannot be unloaded while this SMMU runs with BTM\n",
-            name_str
+        dev_info!(
+            device,
+            "smmu_v3_btm cannot be unloaded while this SMMU runs with BTM\n"
         );
     }
     let smmu = Smmu {
         dev: dev as usize,
-        name,
+        device,
         idr0: idr0_read,
         #[cfg(ksv_test)]
         test_override: idr0 != idr0_read,

@@ -8,14 +8,16 @@ use crate::ffi::{
 };
 use crate::policy::Decision;
 use kernel::{
+    device::Device,
     prelude::*,
-    str::CString, //
+    sync::aref::ARef, //
 };
 
 /// One SMMU, as seen at its reset.
 pub(crate) struct Smmu {
     pub(crate) dev: usize,
-    pub(crate) name: CString,
+    /// The SMMU's device, referenced until the record goes.
+    pub(crate) device: ARef<Device>,
     pub(crate) idr0: u32,
     pub(crate) btm_detected: bool,
     pub(crate) vmid_bits: u32,
@@ -108,7 +110,7 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     let st = STATE.lock();
     writeln!(f, "smmus: {}", st.smmus.len())?;
     for s in st.smmus.iter() {
-        writeln!(f, "smmu {}:", s.name.to_str().unwrap_or("?"))?;
+        writeln!(f, "smmu {}:", s.device.name().to_str().unwrap_or("?"))?;
         writeln!(f, "  idr0: {:#010x}", s.idr0)?;
         #[cfg(ksv_test)]
         if s.test_override {

@@ -74,15 +74,31 @@ mod suite {
 
     /// A fake SMMU device, reset through the hook with `idr0`.
     struct FakeSmmu {
-        dev: KBox<Opaque<bindings::device>>,
+        dev: FakeDev,
         btm: bool,
     }
 
     const FULL: u32 = IDR0_S1P | IDR0_S2P | IDR0_BTM | IDR0_HYP | IDR0_VMID16;
 
+    /// The fake device's release: the box frees its memory.
+    ///
+    /// # Safety
+    ///
+    /// Called by the driver core once the last reference is put.
+    unsafe extern "C" fn fake_release(_dev: *mut bindings::device) {}
+
     impl FakeSmmu {
         fn reset(idr0: u32, vmid_bits: u32) -> Result<Self> {
-            let dev = KBox::new(Opaque::zeroed(), GFP_KERNEL)?;
+            let dev = KBox::new(Opaque::<bindings::device>::zeroed(), GFP_KERNEL)?;
+            // SAFETY: a zeroed device that we own: initialised (one
+            // reference, put in `drop`), with a name that needs no
+            // allocation and a release that frees nothing.
+            unsafe {
+                bindings::device_initialize(dev.get());
+                (*dev.get()).init_name = c"ksv-fake-smmu".as_char_ptr();
+                (*dev.get()).release = Some(fake_release);
+            }
+            let dev = FakeDev(dev);
             // SAFETY: `dev` is a device we own, boxed, forgotten in `drop`.
             let btm = unsafe {
                 ops::decide_smmu(dev.get(), idr0, idr0, idr0 & IDR0_BTM != 0, vmid_bits)
@@ -97,7 +113,25 @@ mod suite {
 
     impl Drop for FakeSmmu {
         fn drop(&mut self) {
+            // The record's device reference goes first, then ours.
             ops::forget(self.key());
+        }
+    }
+
+    /// An initialised fake device; puts its reference when dropped.
+    struct FakeDev(KBox<Opaque<bindings::device>>);
+
+    impl FakeDev {
+        fn get(&self) -> *mut bindings::device {
+            self.0.get()
+        }
+    }
+
+    impl Drop for FakeDev {
+        fn drop(&mut self) {
+            // SAFETY: `device_initialize()` gave us this reference; the
+            // release frees nothing, the box frees the memory after.
+            unsafe { bindings::put_device(self.0.get()) };
         }
     }
 
