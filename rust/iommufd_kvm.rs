@@ -91,11 +91,11 @@ impl kernel::Module for IommufdKvm {
         let view = KBox::pin_init(dir.read_only_file(c"associations", View), GFP_KERNEL)?;
         // Last: nothing after it can fail, and dropping it unregisters.
         let ops = ffi::register(&ops::OPS).inspect_err(|&e| {
-            if e == EBUSY {
-                pr_err!("iommufd already has KVM ops (another module registered them)\n");
-            } else {
-                pr_err!("iommufd_kvm_ops_register() failed: {:?}\n", e);
-            }
+            ops_table::say_why(
+                e,
+                "iommufd_kvm_ops_register",
+                "iommufd already has KVM ops (another module registered them)",
+            )
         })?;
         pr_info!("iommufd: vIOMMUs now hold their device's KVM VM file\n");
         Ok(Self {

@@ -111,11 +111,11 @@ impl kernel::Module for SmmuV3Btm {
         let view = KBox::pin_init(dir.read_only_file(c"state", View), GFP_KERNEL)?;
         // Last: nothing after it can fail, and dropping it unregisters.
         let hooks = ffi::register(&ops::OPS).inspect_err(|&e| {
-            if e == EBUSY {
-                pr_err!("the SMMUv3 BTM hooks are taken by another module\n");
-            } else {
-                pr_err!("arm_smmu_btm_register() failed: {:?}\n", e);
-            }
+            ops_table::say_why(
+                e,
+                "arm_smmu_btm_register",
+                "the SMMUv3 BTM hooks are taken by another module",
+            )
         })?;
         // An SMMU that probed before keeps upstream behaviour until its
         // next probe; nothing changes live.

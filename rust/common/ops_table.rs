@@ -61,3 +61,13 @@ impl<T: 'static> Drop for Registration<T> {
         unsafe { (self.register)(core::ptr::null()) };
     }
 }
+
+/// Says in dmesg why registering with `func` failed: `busy` for `EBUSY`
+/// (another module registered), else the function and its errno.
+pub(crate) fn say_why(e: kernel::error::Error, func: &str, busy: &str) {
+    if e == kernel::error::code::EBUSY {
+        kernel::pr_err!("{}\n", busy);
+    } else {
+        kernel::pr_err!("{}() failed: {:?}\n", func, e);
+    }
+}

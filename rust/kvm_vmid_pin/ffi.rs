@@ -313,10 +313,12 @@ pub(crate) fn register(
         } else if e == EOPNOTSUPP {
             pr_err!("KVM runs in protected mode: the hypervisor owns VMIDs, pinning refused\n");
             return ENODEV;
-        } else if e == EBUSY {
-            pr_err!("another VMID pin module is registered\n");
         } else {
-            pr_err!("kvm_arm_vmid_pin_register() failed: {:?}\n", e);
+            crate::ops_table::say_why(
+                e,
+                "kvm_arm_vmid_pin_register",
+                "another VMID pin module is registered",
+            );
         }
         e
     })
