@@ -221,5 +221,8 @@ run)
 	done
 	;;
 esac
+# Keep the power-off messages off the console: they could land on the
+# same line as DONE.
+dmesg -n 1
 say "DONE"
 poweroff -f

@@ -100,5 +100,6 @@ kmemleak_report
 say "BEGIN dmesg"
 kmsg
 say "END dmesg"
+dmesg -n 1
 say "DONE"
 poweroff -f
