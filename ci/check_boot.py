@@ -7,9 +7,12 @@ Usage: check_boot.py KSRC LOG MODE EXPECT...
 EXPECT is "section=suite[,suite...]" (a module whose KUnit suites must
 all pass), "refused=section" (an insmod that must fail), "e2e=kvm" or
 "e2e=upstream" (the end-to-end vSMMU test, ci/guest/ksv-vsmmu.c, and the
-VMIDs QEMU's SMMU tagged its IOTLB with), "btm=in-use" or "btm=upstream"
-(what smmu_v3_btm decided for QEMU's SMMUv3). Prints one line per check
-and, last, "COUNTS <passed> <failed>".
+VMIDs QEMU's SMMU tagged its IOTLB with), "btm=in-use" (under the test
+override), "btm=emulated" (QEMU's SMMUv3 with IDR0.BTM, qemu/) or
+"btm=upstream" (what smmu_v3_btm decided for QEMU's SMMUv3), and
+"btm-e2e=yes|no" (in QEMU's trace, the guest's TLBIs of the guest-stage-1
+test reach the SMMU's IOTLB, and no command-queue invalidation does).
+Prints one line per check and, last, "COUNTS <passed> <failed>".
 """
 import re
 import subprocess
@@ -133,7 +136,11 @@ def main():
             elif re.search(rf"KSV: e2e: DMA-END {re.escape(label)}\b", ln):
                 dma += 1
                 vm = sorted(set(seen))
-                if want == "upstream":
+                if want == "cached":
+                    # The DMA must hit the IOTLB entry that survived: no fill.
+                    check(vm == [], f"e2e ({expect}): DMA {label}: served from the IOTLB (no fill)",
+                          f"fills with vmids {vm}")
+                elif want == "upstream":
                     # Upstream: the nest parent's IDA VMID, 1 (first S2 domain).
                     check(vm == [1], f"e2e ({expect}): DMA {label}: IOTLB tagged with the parent's VMID 1",
                           f"vmids {vm}")
@@ -144,10 +151,58 @@ def main():
         if expect != "reserve":
             check(dma > 0, f"e2e ({expect}): DMAs checked against QEMU's SMMU trace: {dma}")
 
+    def btm_e2e(want):
+        # The windows around the guest's TLBIs (ci/guest/vsmmu/btm.c) and
+        # what QEMU's SMMU traced in them.
+        windows, cur = [], None
+        for ln in lines:
+            m = re.search(r"KSV: e2e: BTM-BEGIN (\S+) vmid=(-?\d+) asid=(\d+) va=(0x[0-9a-f]+)", ln)
+            if m:
+                cur = dict(label=m.group(1), vmid=m.group(2), asid=m.group(3), va=m.group(4), btm=[], cmdq=[])
+                continue
+            if cur is None:
+                continue
+            if re.search(rf"KSV: e2e: BTM-END {re.escape(cur['label'])}\b", ln):
+                windows.append(cur)
+                cur = None
+                continue
+            m = re.search(r"smmuv3_btm_inval op=(\S+) vmid=(-?\d+) asid=(-?\d+) addr=(0x[0-9a-f]+)", ln)
+            if m:
+                cur["btm"].append(m.groups())
+            elif re.search(r"smmuv3_(cmdq_tlbi|range_inval)", ln):
+                cur["cmdq"].append(ln.strip())
+        labels = [w["label"] for w in windows]
+        want_labels = ["guest-tlbi", "other-vm", "after-rollovers"] if want == "yes" else ["guest-tlbi"]
+        check(labels == want_labels, f"e2e BTM: guest TLBI windows {want_labels}", str(labels))
+        for w in windows:
+            v, a = w["vmid"], w["asid"]
+            mine = [b for b in w["btm"] if b[1] == v]
+            for_it = [c for c in w["cmdq"] if re.search(rf"\b(vmid={v}|asid={a})\b", c)]
+            if w["label"] == "other-vm":
+                other = [b for b in w["btm"] if b[0] == "vmall-s1" and b[1] != v]
+                check(other and not mine and not for_it,
+                      f"e2e BTM other-vm: another VM's VMALLE1IS reached the SMMU (VMID {other[0][1] if other else '?'}), "
+                      f"none of VMID {v} did, no command for it",
+                      f"other {other}, VMID {v}'s {mine}, commands {for_it}")
+                continue
+            va = [b for b in mine if b[0] == "va" and b[2] == a and int(b[3], 16) == int(w["va"], 16)]
+            if want == "yes":
+                check(len(va) == 1 and not for_it,
+                      f"e2e BTM {w['label']}: QEMU's SMMU got the guest's TLBI VAE1IS (vmid={v} asid={a} va={w['va']}) "
+                      f"as a broadcast, and no command-queue invalidation for it ({len(w['cmdq'])} commands in the window)",
+                      f"broadcasts of VMID {v}: {mine}; commands for it: {for_it}")
+            else:
+                check(not mine and not for_it,
+                      f"e2e no BTM {w['label']}: no broadcast and no command reached the SMMU for VMID {v}",
+                      f"broadcasts {mine}; commands {for_it}")
+
     for exp in expects:
         kind, _, arg = exp.partition("=")
         if kind == "e2e":
             e2e(arg)
+            continue
+        if kind == "btm-e2e":
+            btm_e2e(arg)
             continue
         if kind == "btm":
             used = re.findall(r"smmu_v3_btm/state:   cr2_ptm: (\S+)", text)
@@ -157,7 +212,15 @@ def main():
                 check(m is not None and m.group(1) == "0",
                       "the SMMU probe asks about pinning without taking a VMID",
                       m.group(0) if m else "not shown")
-            if arg == "in-use":
+            if arg == "emulated":
+                idr0 = [int(x, 16) for x in re.findall(r"smmu_v3_btm/state:   idr0: (0x[0-9a-f]+)", text)]
+                check(not over and used and all(u == "cleared" for u in used) and idr0 and
+                      all(i & (1 << 5) for i in idr0),
+                      "QEMU SMMUv3 with IDR0.BTM (btm=on, no override): BTM in use (CR2.PTM cleared)",
+                      f"cr2 {used}, idr0 {[hex(i) for i in idr0]}, override {over}")
+                check("KSV: rmmod smmu_v3_btm refused while an SMMU runs with BTM" in text,
+                      "rmmod smmu_v3_btm refused while an SMMU runs with BTM")
+            elif arg == "in-use":
                 check(over and used and all(u == "cleared" for u in used),
                       "QEMU SMMUv3 under the TEST OVERRIDE: BTM in use (CR2.PTM cleared)", str(used))
                 check("KSV: rmmod smmu_v3_btm refused while an SMMU runs with BTM" in text,
@@ -187,7 +250,7 @@ def main():
         if kind == "probefail":
             sec = "\n".join(section("probefail"))
             check("the SMMU's IOMMU name is taken" in sec, "a test helper took the SMMU's IOMMU name", sec[-300:])
-            check("CR2.PTM cleared" in sec, "the SMMU's reset asked smmu_v3_btm and uses BTM (TEST OVERRIDE)")
+            check("CR2.PTM cleared" in sec, "the SMMU's reset asked smmu_v3_btm and uses BTM (QEMU's SMMU with IDR0.BTM)")
             check(re.search(r"9050000\.smmuv3: probe with driver arm-smmu-v3 failed with error -17", sec) is not None,
                   "the probe failed after the reset (iommu_device_sysfs_add: -EEXIST)",
                   "\n".join(l for l in sec.splitlines() if "smmu" in l)[-300:])
@@ -213,7 +276,8 @@ def main():
             check(f"modprobe {sec_name} ok" in body, f"modprobe {sec_name}")
         else:
             check(f"insmod {sec_name} ok" in body, f"insmod {sec_name}", body[-300:])
-            if sec_name != "smmu_v3_btm" or "TEST OVERRIDE" not in text:
+            btm_used = re.search(r"smmu_v3_btm/state:   btm_in_use: yes", text)
+            if sec_name != "smmu_v3_btm" or not btm_used:
                 check(f"KSV: rmmod {sec_name} ok" in text, f"rmmod {sec_name}")
         for suite in suites:
             check(f"# Subtest: {suite}" in body, f"suite {suite} ran")

@@ -16,6 +16,11 @@ INITRD=$CACHE/initramfs$SUFFIX.cpio.gz
 FRAGMENTS="$TOP/kunit/test.config${FLAVOR:+ $TOP/kunit/$FLAVOR.config}"
 LOGDIR=$CACHE/logs$SUFFIX
 KVER_PKG=linux-source-7.3
+# QEMU 10.0.2 with qemu/ applied (ci/setup-qemu.sh): its SMMUv3 has
+# broadcast TLB maintenance under -global arm-smmuv3.btm=on, and is
+# upstream's without it. KSV_QEMU= runs the boots on another QEMU
+# (Debian's: KSV_QEMU=/usr/bin/qemu-system-aarch64).
+QEMU=${KSV_QEMU:-$CACHE/qemu/build/qemu-system-aarch64}
 export PATH=$HOME/.cargo/bin:$PATH
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib
 KMAKE=(make -C "$KSRC" O="$KBUILD" ARCH=arm64 LLVM=-19 -j"$(nproc)")

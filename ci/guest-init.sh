@@ -7,7 +7,7 @@
 guest_mounts
 export PATH=/bin:/sbin:/usr/bin
 
-mode=test override=0 rollovers=0 modules=1 max_pins= kunit=1
+mode=test override=0 rollovers=0 modules=1 max_pins= kunit=1 btm=
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	ksv.mode=*) mode=${arg#ksv.mode=};;
@@ -15,6 +15,7 @@ for arg in $(cat /proc/cmdline); do
 	ksv.rollovers=*) rollovers=${arg#ksv.rollovers=};;
 	ksv.modules=*) modules=${arg#ksv.modules=};;
 	ksv.max_pins=*) max_pins=${arg#ksv.max_pins=};;
+	ksv.btm=*) btm=${arg#ksv.btm=};;
 	kunit.enable=0) kunit=0;;
 	esac
 done
@@ -64,6 +65,9 @@ e2e() {
 	ra=
 	[ "$rollovers" -gt 0 ] && ra="--rollovers $rollovers"
 	[ "$1" = reserve ] && set -- kvm && ra=--reserve-rollover
+	# ksv.btm=yes|no: the guest-stage-1 BTM test, expecting that the
+	# guest's TLBI reaches the SMMU (QEMU's SMMU has BTM) or not.
+	[ -n "$btm" ] && ra="$ra --btm $btm"
 	# Kernel messages on the console could cut into the program's lines:
 	# keep them off the console and replay them from dmesg afterwards.
 	dmesg -n 1
@@ -80,7 +84,7 @@ probefail)
 	# An SMMU probe that fails after the device reset (a test helper took
 	# the SMMU's IOMMU sysfs name, so iommu_device_sysfs_add() fails) must
 	# give smmu_v3_btm back its record and the module reference that the
-	# reset took with BTM in use (the override makes QEMU's SMMU use it).
+	# reset took with BTM in use (QEMU's SMMU has BTM: KSV_BTM=1).
 	for m in $(cat $OURS/order); do load $m; done
 	say "BEGIN probefail"
 	dmesg -c >/dev/null
@@ -108,7 +112,7 @@ reserve)
 	;;
 e2e)
 	# Upstream behaviour, for comparison: without our modules, or with them
-	# but without the test-only BTM override (QEMU's SMMU has no BTM).
+	# but without BTM (QEMU's SMMU without its btm property).
 	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
 	if [ "$modules" = 1 ]; then
 		for m in $(cat $OURS/order); do
@@ -143,7 +147,7 @@ test)
 	e2e kvm
 	# arm_smmu_v3 stays: an IOMMU driver in use cannot be unloaded.
 	for m in $(sed '1!G;h;$!d' $OURS/order); do
-		if [ "$m" = smmu_v3_btm ] && [ "$override" = 1 ]; then
+		if [ "$m" = smmu_v3_btm ] && grep -q 'btm_in_use: yes' /sys/kernel/debug/smmu_v3_btm/state; then
 			# An SMMU runs with BTM (CR2.PTM cleared): unloading must fail.
 			if rmmod smmu_v3_btm 2>/dev/null; then
 				say "rmmod smmu_v3_btm ok (UNEXPECTED: an SMMU runs with BTM)"
@@ -209,7 +213,7 @@ run)
 	say "vsmmu: the end-to-end vSMMU program (ci/guest/ksv-vsmmu.c):"
 	say "BEGIN e2e"
 	dmesg -n 1
-	/bin/ksv-vsmmu --expect kvm --rollovers 1
+	/bin/ksv-vsmmu --expect kvm --rollovers 1 ${btm:+--btm $btm}
 	dmesg -n 7
 	say "END e2e"
 	sed "/^$/d; s/^/KSV:   debugfs kvm_vmid_pin\/state: /" /sys/kernel/debug/kvm_vmid_pin/state

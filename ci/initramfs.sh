@@ -16,16 +16,24 @@ for m in $KSV_MODULES; do
 	cp "$MODOUT/rust/$m.ko" "$ROOTFS/lib/modules/ksv/"
 	echo "$m" >> "$ROOTFS/lib/modules/ksv/order"
 done
-# Guest programs, static arm64 binaries (gcc-aarch64-linux-gnu).
+# Guest programs, static arm64 binaries (gcc-aarch64-linux-gnu): one per
+# ci/guest/*.c, and one per directory (ci/guest/vsmmu/ is ksv-vsmmu).
 mkdir -p "$CACHE/guest-bin"
-for src in "$TOP"/ci/guest/*.c; do
-	bin=$CACHE/guest-bin/$(basename "$src" .c)
-	if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ "$TOP/ci/guest/ksv-util.h" -nt "$bin" ]; then
+guest_bin() { # binary name, sources...
+	local bin=$CACHE/guest-bin/$1 s stale=
+	shift
+	[ -x "$bin" ] || stale=1
+	for s in "$@" "$TOP"/ci/guest/ksv-util.h "$(dirname "$1")"/*.h; do
+		[ -e "$s" ] && [ "$s" -nt "$bin" ] && stale=1
+	done
+	if [ -n "$stale" ]; then
 		"${KMAKE[@]}" -s headers
-		aarch64-linux-gnu-gcc -static -O2 -Wall -Werror -isystem "$KBUILD/usr/include" -o "$bin" "$src"
+		aarch64-linux-gnu-gcc -static -O2 -Wall -Werror -isystem "$KBUILD/usr/include" -o "$bin" "$@"
 	fi
 	cp "$bin" "$ROOTFS/bin/"
-done
+}
+for src in "$TOP"/ci/guest/*.c; do guest_bin "$(basename "$src" .c)" "$src"; done
+guest_bin ksv-vsmmu "$TOP"/ci/guest/vsmmu/*.c
 # Test-only modules (kunit/helpers/): the demo and the CANWBS helper.
 cp "$MODOUT"/kunit/helpers/kvm_vmid_pin_demo.ko "$ROOTFS/lib/modules/ksv/"
 mkdir -p "$ROOTFS/lib/modules/ksv/test"

@@ -148,7 +148,7 @@ cp "$DEB" "$R/pkg/"
 # 5. Boot (the machine of ci/qemu.sh; edu gives the SMMU a PCI device).
 log=$LOGDIR/boot-modprobe.log
 t=$(date +%s)
-timeout --foreground -k 5 300 qemu-system-aarch64 \
+timeout --foreground -k 5 300 "$QEMU" \
 	-machine virt,virtualization=on,gic-version=3,iommu=smmuv3 -device edu \
 	-cpu cortex-a57 -smp 2 -m 2048 -kernel "$IMAGE" -initrd "$RD" \
 	-append "console=ttyAMA0 panic=-1 kunit.enable=0" \

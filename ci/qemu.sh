@@ -1,6 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Boot the test kernel: qemu.sh NAME CPU SMP MODE TIMEOUT [extra cmdline]
+# KSV_BTM=1: the SMMUv3 emulates broadcast TLB maintenance (qemu/), and
+# QEMU traces every broadcast invalidation that reaches its IOTLB.
 # The console goes to $LOGDIR/boot-NAME.log; exit 124 on timeout.
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
@@ -12,11 +14,12 @@ mkdir -p "$LOGDIR"
 # (PCI 1234:11e8) is a DMA engine for the end-to-end vSMMU test; the SMMU
 # trace events show the VMID of every IOTLB fill and invalidation (on
 # stderr, so in the same log as the console, in order).
-timeout --foreground -k 5 "$tmo" qemu-system-aarch64 \
+[ -x "$QEMU" ] || die "no $QEMU: run 'make setup'"
+timeout --foreground -k 5 "$tmo" "$QEMU" \
 	-machine virt,virtualization=on,gic-version=3,iommu=smmuv3 \
 	-device edu \
 	-trace smmu_iotlb_insert -trace smmuv3_range_inval -trace smmu_iotlb_inv_vmid \
-	-trace smmuv3_cmdq_tlbi_s12_vmid -trace smmuv3_record_event \
+	-trace 'smmuv3_cmdq_tlbi_*' -trace smmuv3_record_event ${KSV_BTM:+-global arm-smmuv3.btm=on -trace smmuv3_btm_inval} \
 	-cpu "$cpu" -smp "$smp" -m 2048 \
 	-kernel "$KBUILD/arch/arm64/boot/Image" \
 	-initrd "$INITRD" \

@@ -62,26 +62,31 @@ key=$(cat "$KBUILD/arch/arm64/boot/Image" "$MODOUT/rust/iommufd_kvm.ko" \
 
 SUITES=(kvm_vmid_pin=kvm_vmid_pin iommufd_kvm=iommufd_kvm smmu_v3_btm=smmu_v3_btm
 	arm-smmu-v3-test=arm-smmu-v3-kunit-test)
-# The test boots run the BTM-in-use path under the test-only override
-# (QEMU's SMMUv3 has no BTM) and the end-to-end vSMMU test on it; nVHE has
-# 8-bit KVM VMIDs, so it also forces real rollovers under a live vIOMMU.
+# KSV_BTM=1: QEMU's SMMUv3 emulates BTM (qemu/, -global arm-smmuv3.btm=on),
+# so smmu_v3_btm decides BTM by itself on an nVHE host. The VHE boot keeps
+# the test-only override (ksv.override=1): with VHE, BTM needs IDR0.HYP,
+# which QEMU does not model. nVHE has 8-bit KVM VMIDs, so it also forces
+# real rollovers under a live vIOMMU, and runs the guest-stage-1 BTM test
+# (ksv.btm=yes: the guest's own TLBI must move the device's translation).
 start vhe max 4 test 600 "${SUITES[@]}" btm=in-use e2e=kvm -- ksv.override=1
-start nvhe cortex-a57 2 test 600 "${SUITES[@]}" btm=in-use e2e=kvm -- ksv.override=1 ksv.rollovers=3
+KSV_BTM=1 start nvhe cortex-a57 2 test 600 "${SUITES[@]}" btm=emulated e2e=kvm btm-e2e=yes -- ksv.rollovers=3 ksv.btm=yes
 finish vhe
 finish nvhe
 # A rollover caused by a device's VMID reservation while no VM exists and
 # EL2 is torn down (nVHE, kvm.enable_virt_at_load=0): no WARN, no crash.
 # The cap is raised to the whole budget: 120 VMs plus the default cap's
 # 128 reservations stay inside one 8-bit generation.
-start virt-off cortex-a57 2 reserve 300 e2e=reserve -- kunit.enable=0 ksv.override=1 kvm.enable_virt_at_load=0 ksv.max_pins=252
-# Upstream behaviour for comparison: our modules without the override
-# (no BTM, so nothing changes), and no modules at all.
-start e2e-nobtm cortex-a57 2 e2e 300 btm=upstream e2e=upstream -- kunit.enable=0 ksv.modules=1
-start e2e-upstream cortex-a57 2 e2e 300 e2e=upstream -- kunit.enable=0 ksv.modules=0
+KSV_BTM=1 start virt-off cortex-a57 2 reserve 300 e2e=reserve -- kunit.enable=0 kvm.enable_virt_at_load=0 ksv.max_pins=252
+# Upstream behaviour for comparison, on the SMMUv3 without BTM (the
+# property off): our modules (no BTM, so nothing changes), and no modules
+# at all. The guest-stage-1 test then shows the device keeping its stale
+# translation after the guest's TLBI (ksv.btm=no): the check can fail.
+start e2e-nobtm cortex-a57 2 e2e 300 btm=upstream e2e=upstream btm-e2e=no -- kunit.enable=0 ksv.modules=1 ksv.btm=no
+start e2e-upstream cortex-a57 2 e2e 300 e2e=upstream btm-e2e=no -- kunit.enable=0 ksv.modules=0 ksv.btm=no
 start protected max 2 protected 300 refused=kvm_vmid_pin -- kvm-arm.mode=protected
 # An SMMU probe that fails after its reset gives back what smmu_v3_btm
 # lent it (its record and the module reference).
-start probefail cortex-a57 2 probefail 300 probefail=smmu -- kunit.enable=0 ksv.override=1
+KSV_BTM=1 start probefail cortex-a57 2 probefail 300 probefail=smmu -- kunit.enable=0
 log "modprobe test: make modules/install/deb, the .deb installed and loaded by modprobe in QEMU"
 "$TOP/ci/modprobe-test.sh" > "$LOGDIR/modprobe-test.txt" 2>&1 &
 modprobe_pid=$!

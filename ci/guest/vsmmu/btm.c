@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ksv-vsmmu: broadcast TLB maintenance, end to end. The guest owns a
+ * stage 1 (s1.c) that the device uses through a nested vSTE; the guest's
+ * vCPU moves a PTE and runs TLBI VAE1IS, and the device's next DMA must
+ * follow it with no command-queue invalidation (--btm yes), or must not
+ * (--btm no: the SMMU has no BTM, so the device keeps the stale entry).
+ *
+ * Checks: btm-report, dma-s1, btm-guest-tlbi or no-btm-stale,
+ * btm-other-vm, btm-after-rollovers. Around each guest TLBI whose
+ * SMMU side the host checks in QEMU's trace: "BTM-BEGIN <label> vmid=<N>
+ * asid=<A> va=<VA>" and "BTM-END <label>".
+ */
+#include <termios.h>
+
+#include "ksv-vsmmu.h"
+
+int btm_expected = -1;
+
+/* The markers must reach the console before QEMU's trace lines that follow. */
+static void marker(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("KSV: e2e: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+	tcdrain(STDOUT_FILENO);
+	usleep(50000);
+}
+
+enum { LANDED_ERR = -1, LANDED_NOWHERE, LANDED_OLD, LANDED_NEW };
+static const char *const landed_str[] = { "neither page", "the old page", "the new page" };
+
+/*
+ * Where a DMA of a fresh pattern to S1_VA_DST lands. @vmid: the VMID the
+ * SMMU's IOTLB fills must carry, or -2 if the DMA must hit the IOTLB.
+ */
+static int dma_lands(struct vmm *m, unsigned int seed, const char *label, int vmid)
+{
+	uint8_t *src = at(m, S1_SRC), *old = at(m, S1_OLD), *new = at(m, S1_NEW);
+	int r, o, n;
+
+	fill(src, seed);
+	memset(old, 0xee, PAGE);
+	memset(new, 0xee, PAGE);
+	say("DMA-BEGIN %s expect-vmid=%s\n", label, vmid == -2 ? "cached" : expect_str(vmid));
+	r = dma_copy(m, S1_VA_SRC, S1_VA_DST);
+	say("DMA-END %s\n", label);
+	if (r)
+		return LANDED_ERR;
+	o = !memcmp(old, src, PAGE);
+	n = !memcmp(new, src, PAGE);
+	return o == n ? LANDED_NOWHERE : o ? LANDED_OLD : LANDED_NEW;
+}
+
+static const char *where(int r)
+{
+	return r < 0 ? "nowhere (DMA failed)" : landed_str[r];
+}
+
+/* Real KVM rollovers: new VMs until the pin module counted @n more. */
+static int rollovers(int n, char *why, size_t len)
+{
+	struct pins p;
+	long r0;
+	int vms = 0;
+	double t0 = now_s();
+
+	read_pins(&p);
+	if (!p.present) {
+		snprintf(why, len, "kvm_vmid_pin state absent");
+		return -1;
+	}
+	r0 = p.rollovers;
+	while (p.rollovers - r0 < n && vms < 5000) {
+		struct vm t;
+
+		if (vm_open(&t, 0, 0x10000)) {
+			snprintf(why, len, "VM %d failed", vms);
+			return -1;
+		}
+		vm_close(&t);
+		vm_free_mem(&t);
+		if (++vms % 25 == 0)
+			read_pins(&p);
+	}
+	read_pins(&p);
+	snprintf(why, len, "%ld rollovers after %d VMs in %.1fs", p.rollovers - r0, vms,
+		 now_s() - t0);
+	return p.rollovers - r0 >= n ? 0 : -1;
+}
+
+/* The guest moves its PTE and invalidates it; the next DMA must follow. */
+static int guest_moves(struct vmm *m, const char *label, int vmid, unsigned int seed)
+{
+	int r;
+
+	marker("BTM-BEGIN %s vmid=%d asid=%d va=%#llx\n", label, vmid, S1_ASID,
+	       (unsigned long long)S1_VA_DST);
+	if (s1_guest(&m->vm, S1_SET_PTE_TLBI, s1_pte(S1_NEW)))
+		r = LANDED_ERR;
+	else
+		r = dma_lands(m, seed, label, vmid);
+	marker("BTM-END %s\n", label);
+	return r;
+}
+
+void test_btm(void)
+{
+	struct vmm m;
+	struct vsmmus v0, v1;
+	struct pins p;
+	char why[256];
+	int vmid = -1, nvs = 0, report, first, r, r1, r2;
+
+	if (btm_expected < 0)
+		return;
+	if (vmm_base(&m, 1)) {
+		check("btm-report", 0, "VMM setup failed");
+		goto out;
+	}
+	s1_build(&m.vm);
+	read_vsmmus(&v0);
+	if (viommu_alloc(&m, m.parent, &m.viommu)) {
+		check("btm-report", 0, "IOMMU_VIOMMU_ALLOC failed: %s", strerror(errno));
+		goto out;
+	}
+	read_vsmmus(&v1);
+	if (v1.present)
+		vmid = vsmmu_new(&v0, &v1, &nvs);
+	report = hw_cap_btm(&m);
+	check("btm-report", report == btm_expected,
+	      "the kernel %s BTM for this vIOMMU (want %s); vSMMU VMID %d", report < 0 ? "cannot say" :
+	      report ? "reports" : "does not report", btm_expected ? "reported" : "not reported", vmid);
+	if (vmm_vdev(&m) || vmm_nested_cd(&m, S1_CD) || vmm_attach(&m, m.nested) || bus_master(&m)) {
+		check("dma-s1", 0, "VMM setup after IOMMU_VIOMMU_ALLOC failed");
+		goto out;
+	}
+	/* The device uses the old page; the SMMU's IOTLB caches the VA. */
+	first = dma_lands(&m, 11, "s1-first", vmid);
+	check("dma-s1", first == LANDED_OLD,
+	      "DMA to VA %#llx through the guest's stage 1 (CD at IPA %#llx, ASID %#x) landed in %s",
+	      (unsigned long long)S1_VA_DST, (unsigned long long)S1_CD, S1_ASID, where(first));
+	if (first != LANDED_OLD)
+		goto out;
+
+	r = guest_moves(&m, "guest-tlbi", vmid, 12);
+	if (!btm_expected) {
+		check("no-btm-stale", r == LANDED_OLD,
+		      "the guest moved its PTE to IPA %#llx and ran TLBI VAE1IS; without BTM the device's next DMA landed in %s (want the old page: the stale IOTLB entry)",
+		      (unsigned long long)S1_NEW, where(r));
+		goto out;
+	}
+	check("btm-guest-tlbi", r == LANDED_NEW,
+	      "the guest moved its PTE to IPA %#llx and ran TLBI VAE1IS, DSB ISH: the device's next DMA landed in %s (want the new page)",
+	      (unsigned long long)S1_NEW, where(r));
+
+	/* Another VM's TLBI VMALLE1IS must leave this VM's entries alone. */
+	{
+		struct vm o;
+
+		if (vm_open(&o, 0, 0x10000)) {
+			check("btm-other-vm", 0, "the other VM failed");
+			goto out;
+		}
+		marker("BTM-BEGIN other-vm vmid=%d asid=%d va=%#llx\n", vmid, S1_ASID,
+		       (unsigned long long)S1_VA_DST);
+		r = s1_guest(&m.vm, S1_SET_PTE, s1_pte(S1_OLD)) || s1_guest(&o, S1_VMALL, 0);
+		r1 = r ? LANDED_ERR : dma_lands(&m, 13, "other-vm", -2);
+		marker("BTM-END other-vm\n");
+		r2 = s1_guest(&m.vm, S1_TLBI_VA, 0) ? LANDED_ERR : dma_lands(&m, 14, "own-tlbi", vmid);
+		vm_close(&o);
+		vm_free_mem(&o);
+		check("btm-other-vm", r1 == LANDED_NEW && r2 == LANDED_OLD,
+		      "the guest moved its PTE back without a TLBI, another VM ran TLBI VMALLE1IS: the DMA landed in %s (want the new page, still cached); after the guest's own TLBI VAE1IS in %s (want the old page)",
+		      where(r1), where(r2));
+	}
+
+	/* The same after real rollovers: the VM's VMID is pinned. */
+	if (rollovers(3, why, sizeof(why))) {
+		check("btm-after-rollovers", 0, "%s", why);
+		goto out;
+	}
+	first = dma_lands(&m, 15, "rollovers-refill", vmid);
+	r = guest_moves(&m, "after-rollovers", vmid, 16);
+	read_pins(&p);
+	check("btm-after-rollovers", first == LANDED_OLD && r == LANDED_NEW && pins_has(&p, vmid),
+	      "%s; VMID %d %s; a DMA landed in %s (want the old page), then after the guest's PTE move and TLBI VAE1IS in %s (want the new page)",
+	      why, vmid, pins_has(&p, vmid) ? "still pinned" : "NOT pinned", where(first), where(r));
+out:
+	vmm_teardown_viommu(&m);
+	vmm_close(&m);
+}

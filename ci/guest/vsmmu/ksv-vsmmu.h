@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * End-to-end test of a vSMMU, guest side: a tiny VMM that gives QEMU's
+ * edu device (PCI 1234:11e8, behind the emulated nested SMMUv3) to a VM
+ * through VFIO cdev + iommufd, with an iommufd vIOMMU, and checks DMA,
+ * VMIDs, invalidation and object lifetimes.
+ *
+ *   ksv-vsmmu --expect kvm|upstream [--rollovers N]
+ *
+ * --expect kvm: our modules are loaded and assume BTM, so a vSMMU must use
+ * its VM's pinned KVM VMID. --expect upstream: the vSMMU uses its stage-2
+ * parent's VMID and nothing is pinned.
+ *
+ * Every line starts with "KSV: e2e: "; each check prints one
+ * "CHECK <name> ok|FAIL <details>" line. Around each DMA whose SMMU VMID
+ * the host checks in QEMU's trace: "DMA-BEGIN <label> expect-vmid=<N or
+ * upstream>" and "DMA-END <label>".
+ */
+#ifndef KSV_VSMMU_H
+#define KSV_VSMMU_H
+
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/iommufd.h>
+#include <linux/kvm.h>
+#include <linux/vfio.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/klog.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../ksv-util.h"
+
+#define PIN_STATE "/sys/kernel/debug/kvm_vmid_pin/state"
+#define BTM_STATE "/sys/kernel/debug/smmu_v3_btm/state"
+#define ASSOC "/sys/kernel/debug/iommufd_kvm/associations"
+#define CANWBS_KO "/lib/modules/ksv/test/ksv_canwbs.ko"
+
+#define say(...) (printf("KSV: e2e: " __VA_ARGS__), fflush(stdout))
+
+/*
+ * Guest physical layout of the test VM. IOVA = IPA. The last page is
+ * left out of the main IOAS area: the unmap test maps it on its own
+ * (iommufd does not split an area at unmap).
+ */
+#define RAM_IPA 0x400000ULL
+#define RAM_SIZE 0x40000ULL
+#define PAGE 0x1000ULL
+#define MAIN_LEN (RAM_SIZE - PAGE)
+#define EXTRA_IPA (RAM_IPA + MAIN_LEN)
+#define MMIO_EXIT 0x100000ULL
+/*
+ * Pages of the VM's RAM used by DMA: each DMA checked against QEMU's
+ * trace uses pages no DMA touched before, so the SMMU's IOTLB misses.
+ */
+#define PG(n) (RAM_IPA + (n) * PAGE)
+#define VIRT_SID 0x10
+
+/* The guest's stage 1 (s1.c): tables and CD in the VM's RAM, two VAs. */
+#define S1_CD PG(40)
+#define S1_L1 PG(41)
+#define S1_L2 PG(42)
+#define S1_L3 PG(43)
+#define S1_SRC PG(44)		/* S1_VA_SRC maps it: the pattern's source */
+#define S1_OLD PG(45)		/* S1_VA_DST maps it first */
+#define S1_NEW PG(46)		/* ... and after the guest moves its PTE */
+#define S1_VA_DST 0x1000000ULL
+#define S1_VA_SRC (S1_VA_DST + PAGE)
+#define S1_ASID 0x42
+enum s1_prog { S1_SET_PTE_TLBI, S1_SET_PTE, S1_TLBI_VA, S1_VMALL };
+
+/* edu: BAR0 registers and its DMA buffer (device side). */
+#define EDU_DMA_SRC 0x80
+#define EDU_DMA_DST 0x88
+#define EDU_DMA_CNT 0x90
+#define EDU_DMA_CMD 0x98
+#define EDU_CMD_RUN 0x1
+#define EDU_CMD_TO_RAM 0x2
+#define EDU_BUF 0x40000ULL
+
+struct pins {
+	int present;
+	long pinned, rollovers;
+	int n;
+	int vmid[1024];
+};
+
+/* smmu_v3_btm: one "vsmmu <key>: vmid <N> ..." line per vSMMU. */
+struct vsmmus {
+	int present, n;
+	char key[64][64];
+	int vmid[64];
+};
+
+/* Everything the lifetime checks compare. */
+struct snap {
+	long pinned, viommus, refs[3];
+};
+
+struct vm {
+	int vm, vcpu;
+	void *mem;
+	size_t size;
+	uint64_t ipa;
+	struct kvm_run *run;
+};
+
+struct vmm {
+	struct vm vm;
+	int has_vm, kvfio, dev, iommufd;
+	uint32_t dev_id, ioas, parent, viommu, vdev, nested;
+	uint64_t bar0, cfg;
+	int attached;
+};
+
+#ifndef IOMMU_HW_CAP_BTM_KVM_VMID
+#define IOMMU_HW_CAP_BTM_KVM_VMID (1 << 4)
+/* btm.c */
+extern int btm_expected;
+void test_btm(void);
+
+/* s1.c */
+uint64_t s1_pte(uint64_t ipa);
+uint64_t s1_pte_ipa(uint64_t va);
+void s1_build(struct vm *v);
+int s1_guest(struct vm *v, enum s1_prog prog, uint64_t pte);
+
+#endif
+
+/* An ioctl that must succeed: a failure names it and says why. */
+#define IOC(fd, req, arg) xioctl(fd, req, arg, #req)
+
+extern const char *const modnames[3];
+extern int kvm_fd, run_size, expect_kvm, failures;
+extern char bdf[300], cdev_path[300];
+extern struct timespec t_start;
+
+void read_pins(struct pins *p);
+int pins_has(const struct pins *p, int vmid);
+int pins_new(const struct pins *before, const struct pins *after, int *count);
+void pins_str(const struct pins *p, char *buf, size_t len);
+void read_vsmmus(struct vsmmus *v);
+int vsmmu_new(const struct vsmmus *before, const struct vsmmus *after, int *count);
+long assoc(const char *key);
+long refcnt(const char *mod);
+void take_snap(struct snap *s);
+int snap_eq(const struct snap *a, const struct snap *b);
+void snap_str(const struct snap *s, char *buf, size_t len);
+int smmu_events(void);
+void vm_close(struct vm *v);
+void vm_free_mem(struct vm *v);
+int vm_exec(struct vm *v, uint64_t pc, const uint64_t x[5]);
+int vm_run(struct vm *v);
+int vm_open(struct vm *v, uint64_t ipa, size_t size);
+int read_id(const char *bdfname, const char *what, char *out, size_t len);
+int edu_prepare(void);
+void canwbs(void);
+void vmm_init(struct vmm *m);
+void vmm_close(struct vmm *m);
+int vmm_vm(struct vmm *m);
+int vmm_kvfio(struct vmm *m);
+int vmm_open_dev(struct vmm *m);
+int vmm_bind(struct vmm *m);
+int hw_cap_btm(struct vmm *m);
+int ioas_map(struct vmm *m, uint64_t ipa, uint64_t len);
+int vmm_ioas(struct vmm *m, int map);
+int parent_alloc(struct vmm *m, uint32_t *id);
+int viommu_alloc(struct vmm *m, uint32_t parent, uint32_t *id);
+int vmm_vdev(struct vmm *m);
+int vmm_nested(struct vmm *m);
+int vmm_nested_cd(struct vmm *m, uint64_t cd);
+int vmm_attach(struct vmm *m, uint32_t pt);
+int vmm_detach(struct vmm *m);
+int destroy(struct vmm *m, uint32_t id, const char *what);
+int vmm_teardown_viommu(struct vmm *m);
+int vmm_base(struct vmm *m, int with_vm);
+int vmm_nest(struct vmm *m);
+const char *expect_str(int vmid);
+int bar_write(struct vmm *m, uint64_t reg, uint64_t val);
+int bar_read(struct vmm *m, uint64_t reg, uint64_t *val);
+int bus_master(struct vmm *m);
+int edu_dma(struct vmm *m, uint64_t src, uint64_t dst, uint64_t cnt, int to_ram);
+uint8_t *at(struct vmm *m, uint64_t ipa);
+void fill(uint8_t *p, unsigned int seed);
+int dma_copy(struct vmm *m, uint64_t src, uint64_t dst);
+int dma_check(struct vmm *m, uint64_t src, uint64_t dst, unsigned int seed, char *why,
+		     size_t len);
+void test_main(void);
+void test_no_vm(void);
+void test_second_parent(void);
+void test_wrong_order(void);
+void test_unbind_first(void);
+void killed_child(int wfd);
+void test_killed_vmm(void);
+void test_reserve_rollover(void);
+void usage(void);
+double now_s(void);
+void check(const char *name, int ok, const char *fmt, ...);
+const char *errname(int e);
+int xioctl(int fd, unsigned long req, void *arg, const char *name);
+
+/* btm.c */
+extern int btm_expected;
+void test_btm(void);
+
+/* s1.c */
+uint64_t s1_pte(uint64_t ipa);
+uint64_t s1_pte_ipa(uint64_t va);
+void s1_build(struct vm *v);
+int s1_guest(struct vm *v, enum s1_prog prog, uint64_t pte);
+
+#endif

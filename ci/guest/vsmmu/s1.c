@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ksv-vsmmu: the guest's stage 1, as a VMM would find it in guest memory:
+ * a context descriptor (CD) and stage-1 page tables that the guest owns,
+ * and the guest programs that change a PTE and invalidate it with TLBI.
+ *
+ * The layout is fixed (all IPAs inside the VM's RAM, all IOVAs below edu's
+ * 28-bit DMA mask): 4 KiB granule, T0SZ 25 (39-bit VA, walks start at
+ * level 1), one L1, L2 and L3 table. S1_VA_DST and S1_VA_SRC are the two
+ * VAs the device uses; the L3 entry of S1_VA_DST is the one the guest
+ * moves between S1_OLD and S1_NEW.
+ */
+#include "ksv-vsmmu.h"
+
+/* Descriptor bits (VMSAv8-64) */
+#define DESC_VALID_TABLE 0x3ULL		/* valid, table (L1/L2) or page (L3) */
+#define PTE_AP_RW_EL0 (1ULL << 6)	/* AP[2:1] = 01: read/write */
+#define PTE_SH_IS (3ULL << 8)
+#define PTE_AF (1ULL << 10)
+#define PTE_NG (1ULL << 11)		/* tagged with the ASID */
+
+/* CD fields (SMMUv3 CD[0], CD[1], CD[3]) */
+#define CD0_T0SZ(x) ((uint64_t)(x))
+#define CD0_IRGN0_WBWA (1ULL << 8)
+#define CD0_ORGN0_WBWA (1ULL << 10)
+#define CD0_SH0_IS (3ULL << 12)
+#define CD0_EPD1 (1ULL << 30)
+#define CD0_V (1ULL << 31)
+#define CD0_IPS_48 (5ULL << 32)
+#define CD0_AFFD (1ULL << 35)
+#define CD0_AA64 (1ULL << 41)
+#define CD0_R (1ULL << 45)
+#define CD0_A (1ULL << 46)
+#define CD0_ASID(x) ((uint64_t)(x) << 48)
+
+uint64_t s1_pte(uint64_t ipa)
+{
+	return ipa | DESC_VALID_TABLE | PTE_AP_RW_EL0 | PTE_SH_IS | PTE_AF | PTE_NG;
+}
+
+static uint64_t *table(struct vm *v, uint64_t ipa)
+{
+	return (uint64_t *)((uint8_t *)v->mem + (ipa - v->ipa));
+}
+
+uint64_t s1_pte_ipa(uint64_t va)
+{
+	return S1_L3 + ((va >> 12) & 0x1ff) * 8;
+}
+
+void s1_build(struct vm *v)
+{
+	uint64_t *cd = table(v, S1_CD);
+
+	memset(table(v, S1_L1), 0, PAGE);
+	memset(table(v, S1_L2), 0, PAGE);
+	memset(table(v, S1_L3), 0, PAGE);
+	memset(cd, 0, 64);
+	table(v, S1_L1)[(S1_VA_DST >> 30) & 0x1ff] = S1_L2 | DESC_VALID_TABLE;
+	table(v, S1_L2)[(S1_VA_DST >> 21) & 0x1ff] = S1_L3 | DESC_VALID_TABLE;
+	table(v, S1_L3)[(S1_VA_DST >> 12) & 0x1ff] = s1_pte(S1_OLD);
+	table(v, S1_L3)[(S1_VA_SRC >> 12) & 0x1ff] = s1_pte(S1_SRC);
+	cd[0] = CD0_T0SZ(25) | CD0_IRGN0_WBWA | CD0_ORGN0_WBWA | CD0_SH0_IS | CD0_EPD1 | CD0_V |
+		CD0_IPS_48 | CD0_AFFD | CD0_AA64 | CD0_R | CD0_A | CD0_ASID(S1_ASID);
+	cd[1] = S1_L1;		/* TTB0 */
+	cd[3] = 0xff;		/* MAIR: attr 0 normal write-back */
+}
+
+/*
+ * Guest programs, at S1_CODE in the VM's RAM. Registers: x1 = MMIO_EXIT,
+ * x2 = a PTE, x3 = its IPA, x4 = a TLBI VAE1IS operand. Each ends with an
+ * MMIO exit (str x0, [x1]). The guest runs at EL1 with its MMU off.
+ */
+#define STR_X2_X3 0xf9000062		/* str x2, [x3] */
+#define DSB_ISHST 0xd5033a9f
+#define DSB_ISH 0xd5033b9f
+#define TLBI_VAE1IS_X4 0xd5088324
+#define TLBI_VMALLE1IS 0xd508831f
+#define NOP 0xd503201f
+#define EXIT 0xf9000020			/* str x0, [x1] */
+#define LOOP 0x14000000			/* b . */
+
+/* Each starts with a NOP (vm_exec()). */
+static const uint32_t programs[][7] = {
+	[S1_SET_PTE_TLBI] = { NOP, STR_X2_X3, DSB_ISHST, TLBI_VAE1IS_X4, DSB_ISH, EXIT, LOOP },
+	[S1_SET_PTE] = { NOP, STR_X2_X3, DSB_ISH, NOP, NOP, EXIT, LOOP },
+	[S1_TLBI_VA] = { NOP, NOP, NOP, TLBI_VAE1IS_X4, DSB_ISH, EXIT, LOOP },
+	[S1_VMALL] = { NOP, NOP, NOP, TLBI_VMALLE1IS, DSB_ISH, EXIT, LOOP },
+};
+
+/* Runs @prog on @v's vCPU: @pte goes to the L3 entry of S1_VA_DST. */
+int s1_guest(struct vm *v, enum s1_prog prog, uint64_t pte)
+{
+	uint64_t x[5] = {
+		0, MMIO_EXIT, pte, s1_pte_ipa(S1_VA_DST),
+		((uint64_t)S1_ASID << 48) | (S1_VA_DST >> 12),
+	};
+	uint64_t code = v->ipa + v->size - PAGE;	/* the VM's last page */
+
+	memcpy(table(v, code), programs[prog], sizeof(programs[prog]));
+	return vm_exec(v, code, x);
+}
