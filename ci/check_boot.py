@@ -192,9 +192,10 @@ def main():
                       f"as a broadcast, and no command-queue invalidation for it ({len(w['cmdq'])} commands in the window)",
                       f"broadcasts of VMID {v}: {mine}; commands for it: {for_it}")
             else:
-                check(not mine and not for_it,
-                      f"e2e no BTM {w['label']}: no broadcast and no command reached the SMMU for VMID {v}",
-                      f"broadcasts {mine}; commands {for_it}")
+                check(not w["btm"] and not for_it,
+                      f"e2e no BTM {w['label']}: neither a broadcast nor a command-queue invalidation "
+                      f"for ASID {a} reached the SMMU",
+                      f"broadcasts {w['btm']}; commands {for_it}")
 
     for exp in expects:
         kind, _, arg = exp.partition("=")

@@ -183,6 +183,13 @@ protected)
 	dmesg | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
 	say "END protected"
 	;;
+vsmmubench)
+	# One guest page invalidation, with BTM and without (ksv-vsmmu --bench).
+	for m in $(cat $OURS/order); do insmod $OURS/$m.ko || say "insmod $m FAILED"; done
+	modprobe arm_smmu_v3 || say "modprobe arm_smmu_v3 FAILED"
+	dmesg -n 1
+	/bin/ksv-vsmmu --expect kvm --bench | sed 's/^KSV: e2e: bench: /KSV: bench: /'
+	;;
 bench)
 	if insmod $OURS/kvm_vmid_pin.ko bench=1 max_pins=65535; then
 		dmesg | grep 'kvm_vmid_pin: bench:' | sed 's/^.*bench: /KSV: bench: /'

@@ -176,7 +176,10 @@ int vmm_bind(struct vmm *m)
 	return 0;
 }
 
-/* IOMMU_GET_HW_INFO: 1 if the BTM capability is reported, 0 if not, -1. */
+/*
+ * IOMMU_GET_HW_INFO: 1 if the SMMU reports BTM with KVM VMIDs for its
+ * ARM_SMMUV3 vIOMMUs (IOMMU_HW_INFO_ARM_SMMUV3_BTM_KVM_VMID), 0 if not, -1.
+ */
 int hw_cap_btm(struct vmm *m)
 {
 	struct iommu_hw_info_arm_smmuv3 data = {};
@@ -189,7 +192,7 @@ int hw_cap_btm(struct vmm *m)
 
 	if (IOC(m->iommufd, IOMMU_GET_HW_INFO, &info))
 		return -1;
-	return !!(info.out_capabilities & IOMMU_HW_CAP_BTM_KVM_VMID);
+	return !!(data.flags & IOMMU_HW_INFO_ARM_SMMUV3_BTM_KVM_VMID);
 }
 
 int ioas_map(struct vmm *m, uint64_t ipa, uint64_t len)
@@ -232,20 +235,49 @@ int parent_alloc(struct vmm *m, uint32_t *id)
 	return 0;
 }
 
-/* No message: some callers expect a failure. */
+/*
+ * No message: some callers expect a failure. m->viommu_btm: whether the
+ * kernel says this vIOMMU has BTM (IOMMU_VIOMMU_ARM_SMMUV3_BTM).
+ */
 int viommu_alloc(struct vmm *m, uint32_t parent, uint32_t *id)
 {
+	struct iommu_viommu_arm_smmuv3 data = {};
 	struct iommu_viommu_alloc v = {
 		.size = sizeof(v),
 		.type = IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
 		.dev_id = m->dev_id,
 		.hwpt_id = parent,
+		.data_len = sizeof(data),
+		.data_uptr = (uintptr_t)&data,
 	};
 
 	if (ioctl(m->iommufd, IOMMU_VIOMMU_ALLOC, &v))
 		return -1;
 	*id = v.out_viommu_id;
+	m->viommu_btm = !!(data.out_flags & IOMMU_VIOMMU_ARM_SMMUV3_BTM);
 	return 0;
+}
+
+/*
+ * What a VMM does for its guest's trapped CMD_TLBI_NH_VA without BTM:
+ * IOMMU_HWPT_INVALIDATE on the vIOMMU with the one command (the kernel
+ * puts the vIOMMU's VMID in it, then CMD_SYNC on the host's queue).
+ */
+int vmm_inv_va(struct vmm *m, uint16_t asid, uint64_t va)
+{
+	struct iommu_viommu_arm_smmuv3_invalidate cmd = {
+		.cmd = { 0x12 | ((uint64_t)asid << 48), (va & ~0xfffULL) | 1 },
+	};
+	struct iommu_hwpt_invalidate inv = {
+		.size = sizeof(inv),
+		.hwpt_id = m->viommu,
+		.data_uptr = (uintptr_t)&cmd,
+		.data_type = IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3,
+		.entry_len = sizeof(cmd),
+		.entry_num = 1,
+	};
+
+	return IOC(m->iommufd, IOMMU_HWPT_INVALIDATE, &inv);
 }
 
 int vmm_vdev(struct vmm *m)

@@ -80,7 +80,7 @@
 #define S1_VA_DST 0x1000000ULL
 #define S1_VA_SRC (S1_VA_DST + PAGE)
 #define S1_ASID 0x42
-enum s1_prog { S1_SET_PTE_TLBI, S1_SET_PTE, S1_TLBI_VA, S1_VMALL };
+enum s1_prog { S1_SET_PTE_TLBI, S1_SET_PTE, S1_TLBI_VA, S1_VMALL, S1_EXIT };
 
 /* edu: BAR0 registers and its DMA buffer (device side). */
 #define EDU_DMA_SRC 0x80
@@ -123,7 +123,7 @@ struct vmm {
 	int has_vm, kvfio, dev, iommufd;
 	uint32_t dev_id, ioas, parent, viommu, vdev, nested;
 	uint64_t bar0, cfg;
-	int attached;
+	int attached, viommu_btm;
 };
 
 #ifndef IOMMU_HW_CAP_BTM_KVM_VMID
@@ -131,6 +131,7 @@ struct vmm {
 /* btm.c */
 extern int btm_expected;
 void test_btm(void);
+void bench_btm(void);
 
 /* s1.c */
 uint64_t s1_pte(uint64_t ipa);
@@ -179,6 +180,7 @@ int ioas_map(struct vmm *m, uint64_t ipa, uint64_t len);
 int vmm_ioas(struct vmm *m, int map);
 int parent_alloc(struct vmm *m, uint32_t *id);
 int viommu_alloc(struct vmm *m, uint32_t parent, uint32_t *id);
+int vmm_inv_va(struct vmm *m, uint16_t asid, uint64_t va);
 int vmm_vdev(struct vmm *m);
 int vmm_nested(struct vmm *m);
 int vmm_nested_cd(struct vmm *m, uint64_t cd);

@@ -86,6 +86,7 @@ static const uint32_t programs[][7] = {
 	[S1_SET_PTE] = { NOP, STR_X2_X3, DSB_ISH, NOP, NOP, EXIT, LOOP },
 	[S1_TLBI_VA] = { NOP, NOP, NOP, TLBI_VAE1IS_X4, DSB_ISH, EXIT, LOOP },
 	[S1_VMALL] = { NOP, NOP, NOP, TLBI_VMALLE1IS, DSB_ISH, EXIT, LOOP },
+	[S1_EXIT] = { NOP, NOP, NOP, NOP, NOP, EXIT, LOOP },
 };
 
 /* Runs @prog on @v's vCPU: @pte goes to the L3 entry of S1_VA_DST. */
