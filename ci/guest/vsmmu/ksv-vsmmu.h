@@ -80,7 +80,8 @@
 #define S1_VA_DST 0x1000000ULL
 #define S1_VA_SRC (S1_VA_DST + PAGE)
 #define S1_ASID 0x42
-enum s1_prog { S1_SET_PTE_TLBI, S1_SET_PTE, S1_TLBI_VA, S1_VMALL, S1_EXIT };
+#define S1_LOOPS 1000
+enum s1_prog { S1_SET_PTE_TLBI, S1_SET_PTE, S1_TLBI_VA, S1_VMALL, S1_EXIT, S1_TLBI_LOOP, S1_NOP_LOOP };
 
 /* edu: BAR0 registers and its DMA buffer (device side). */
 #define EDU_DMA_SRC 0x80

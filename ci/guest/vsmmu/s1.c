@@ -78,15 +78,21 @@ void s1_build(struct vm *v)
 #define TLBI_VMALLE1IS 0xd508831f
 #define NOP 0xd503201f
 #define EXIT 0xf9000020			/* str x0, [x1] */
+#define MOV_X5_LOOPS (0xd2800005 | (S1_LOOPS << 5))	/* mov x5, #S1_LOOPS */
+#define SUBS_X5 0xf10004a5		/* subs x5, x5, #1 */
+#define BNE_BACK3 0x54ffffa1		/* b.ne to 3 instructions back */
 #define LOOP 0x14000000			/* b . */
 
 /* Each starts with a NOP (vm_exec()). */
-static const uint32_t programs[][7] = {
+static const uint32_t programs[][9] = {
 	[S1_SET_PTE_TLBI] = { NOP, STR_X2_X3, DSB_ISHST, TLBI_VAE1IS_X4, DSB_ISH, EXIT, LOOP },
 	[S1_SET_PTE] = { NOP, STR_X2_X3, DSB_ISH, NOP, NOP, EXIT, LOOP },
 	[S1_TLBI_VA] = { NOP, NOP, NOP, TLBI_VAE1IS_X4, DSB_ISH, EXIT, LOOP },
 	[S1_VMALL] = { NOP, NOP, NOP, TLBI_VMALLE1IS, DSB_ISH, EXIT, LOOP },
 	[S1_EXIT] = { NOP, NOP, NOP, NOP, NOP, EXIT, LOOP },
+	/* S1_LOOPS invalidations, and the same loop without them (make bench) */
+	[S1_TLBI_LOOP] = { NOP, MOV_X5_LOOPS, TLBI_VAE1IS_X4, DSB_ISH, SUBS_X5, BNE_BACK3, EXIT, LOOP },
+	[S1_NOP_LOOP] = { NOP, MOV_X5_LOOPS, NOP, NOP, SUBS_X5, BNE_BACK3, EXIT, LOOP },
 };
 
 /* Runs @prog on @v's vCPU: @pte goes to the L3 entry of S1_VA_DST. */
