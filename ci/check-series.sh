@@ -6,7 +6,8 @@
 # separate O= directory with the test config, and runs checkpatch --strict
 # on each patch, and sparse (C=2, ci/setup-sparse.sh) on the .c files each
 # patch touches, before and after it: a warning the patch adds fails it.
-# Prints one ok/FAIL line per patch and a summary.
+# Then the QEMU series the same way (ci/check-qemu-series.sh). Prints one
+# ok/FAIL line per patch, with its added lines, and a summary.
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
 [ -f "$KBUILD/.config" ] || die "no kernel config: run 'make setup' first"
@@ -33,6 +34,17 @@ sparse_warnings() {
 	"${SMAKE[@]}" C=2 CHECK="$SPARSE" "${have[@]}" 2>&1 |
 		sed -nE 's/^([^ :]+):[0-9]+:[0-9]+: (warning|error): /\1: \2: /p' | sort
 }
+# Added C lines of a patch outside tests (not *-test.c, kunit, selftests,
+# tools/), by file kind: "c" (.c), "h" (.h), and lines of documentation.
+added_lines() { # patch
+	awk '/^\+\+\+ b\// { f = substr($2, 3); next }
+	     /^\+/ && !/^\+\+\+/ {
+		if (f ~ /(-test|_test|kunit)[^\/]*\.c$/ || f ~ /^(tools|samples)\//) t++
+		else if (f ~ /\.c$/) c++
+		else if (f ~ /\.h$/) h++
+		else d++ }
+	     END { printf "+%d .c, +%d .h outside tests; +%d test, +%d other", c, h, t, d }' "$1"
+}
 ok=0 bad=0
 while read -r p; do
 	f=$TOP/patches/$p
@@ -58,13 +70,21 @@ while read -r p; do
 		[ -s "$LOGDIR/series-$p.sparse-new" ] && { cat "$LOGDIR/series-$p.sparse-new" >> "$LOGDIR/series-$p.log"; r=3; }
 	fi
 	if [ $r = 0 ]; then
-		ok=$((ok+1)); echo "  ok    $p builds on its own (${objs:-no .c}; $(( $(date +%s) - s ))s), checkpatch --strict and sparse clean"
+		ok=$((ok+1)); echo "  ok    $p builds on its own (${objs:-no .c}; $(( $(date +%s) - s ))s), checkpatch --strict and sparse clean; lines: $(added_lines "$f")"
 	else
 		bad=$((bad+1)); echo "  FAIL  $p: $(case $r in 1) echo build;; 2) echo checkpatch;; *) echo "sparse: $(wc -l < "$LOGDIR/series-$p.sparse-new") new warnings";; esac) (log: $LOGDIR/series-$p.log)"
 		grep -E 'error|ERROR|WARNING|CHECK' "$LOGDIR/series-$p.log" | head -n 8 | sed 's/^/        /'
 	fi
 done < <(sed -e '/^#/d' -e '/^[[:space:]]*$/d' "$TOP/patches/series" | grep -v '^0000-')
 git -C "$KSRC" worktree remove --force "$src" >/dev/null 2>&1
+log "kernel series took $(( $(date +%s) - t0 ))s"
+# The QEMU series (qemu/): each patch builds, QEMU's checkpatch.
+log "QEMU series (qemu/, log: $LOGDIR/qemu-series-*.log)"
+"$TOP/ci/check-qemu-series.sh" > "$LOGDIR/check-qemu-series.txt" 2>&1
+grep -v ' passed, ' "$LOGDIR/check-qemu-series.txt"
+q=$(tail -n 1 "$LOGDIR/check-qemu-series.txt" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p')
+[ -n "$q" ] || q="0 1"
+ok=$((ok + ${q% *})) bad=$((bad + ${q#* }))
 log "check-series took $(( $(date +%s) - t0 ))s"
 echo "$ok passed, $bad failed"
 [ $bad = 0 ]
