@@ -172,7 +172,7 @@ def main():
             elif re.search(r"smmuv3_(cmdq_tlbi|range_inval)", ln):
                 cur["cmdq"].append(ln.strip())
         labels = [w["label"] for w in windows]
-        want_labels = ["guest-tlbi", "other-vm", "after-rollovers"] if want == "yes" else ["guest-tlbi"]
+        want_labels = ["guest-tlbi", "other-vm", "asid", "after-rollovers"] if want == "yes" else ["guest-tlbi"]
         check(labels == want_labels, f"e2e BTM: guest TLBI windows {want_labels}", str(labels))
         for w in windows:
             v, a = w["vmid"], w["asid"]
@@ -184,6 +184,13 @@ def main():
                       f"e2e BTM other-vm: another VM's VMALLE1IS reached the SMMU (VMID {other[0][1] if other else '?'}), "
                       f"none of VMID {v} did, no command for it",
                       f"other {other}, VMID {v}'s {mine}, commands {for_it}")
+                continue
+            if w["label"] == "asid":
+                asid = [b for b in mine if b[0] == "asid" and b[2] == a]
+                check(len(asid) == 1 and not for_it,
+                      f"e2e BTM asid: QEMU's SMMU got the guest's TLBI ASIDE1IS (vmid={v} asid={a}) as a broadcast, "
+                      f"and no command-queue invalidation for it",
+                      f"broadcasts of VMID {v}: {mine}; commands for it: {for_it}")
                 continue
             va = [b for b in mine if b[0] == "va" and b[2] == a and int(b[3], 16) == int(w["va"], 16)]
             if want == "yes":

@@ -6,10 +6,10 @@
  * follow it with no command-queue invalidation (--btm yes), or must not
  * (--btm no: the SMMU has no BTM, so the device keeps the stale entry).
  *
- * Checks: btm-report, dma-s1, then btm-guest-tlbi, btm-other-vm and
- * btm-after-rollovers, or no-btm-stale and no-btm-forwarded. Around each guest TLBI whose
- * SMMU side the host checks in QEMU's trace: "BTM-BEGIN <label> vmid=<N>
- * asid=<A> va=<VA>" and "BTM-END <label>".
+ * Checks: btm-report, dma-s1, then btm-guest-tlbi, btm-other-vm,
+ * btm-asid and btm-after-rollovers, or no-btm-stale and no-btm-forwarded.
+ * Around each guest TLBI whose SMMU side the host checks in QEMU's trace:
+ * "BTM-BEGIN <label> vmid=<N> asid=<A> va=<VA>" and "BTM-END <label>".
  */
 #include <termios.h>
 
@@ -249,6 +249,21 @@ void test_btm(void)
 		check("btm-other-vm", r1 == LANDED_NEW && r2 == LANDED_OLD,
 		      "the guest moved its PTE back without a TLBI, another VM ran TLBI VMALLE1IS: the DMA landed in %s (want the new page, still cached); after the guest's own TLBI VAE1IS in %s (want the old page)",
 		      where(r1), where(r2));
+	}
+
+	/* By ASID: the guest moves its PTE and runs TLBI ASIDE1IS. */
+	marker("BTM-BEGIN asid vmid=%d asid=%d va=%#llx\n", vmid, S1_ASID,
+	       (unsigned long long)S1_VA_DST);
+	r = s1_guest(&m.vm, S1_SET_PTE_ASID, s1_pte(S1_NEW)) ? LANDED_ERR :
+								dma_lands(&m, 18, "asid", vmid);
+	marker("BTM-END asid\n");
+	check("btm-asid", r == LANDED_NEW,
+	      "the guest moved its PTE to the new page and ran TLBI ASIDE1IS (ASID %#x): the DMA landed in %s (want the new page)",
+	      S1_ASID, where(r));
+	/* Back to the old page for the rollover part. */
+	if (s1_guest(&m.vm, S1_SET_PTE_TLBI, s1_pte(S1_OLD))) {
+		check("btm-after-rollovers", 0, "the guest failed to run");
+		goto out;
 	}
 
 	/* The same after real rollovers: the VM's VMID is pinned. */

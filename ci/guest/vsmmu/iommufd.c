@@ -295,10 +295,10 @@ int vmm_vdev(struct vmm *m)
 	return 0;
 }
 
-/* Nested domain with a bypass vSTE (V=1, Cfg=bypass): stage 2 only. */
-int vmm_nested(struct vmm *m)
+/* A nested domain on the vIOMMU with the vSTE @ste0, @ste1. */
+static int vmm_nested_ste(struct vmm *m, uint64_t ste0, uint64_t ste1)
 {
-	struct iommu_hwpt_arm_smmuv3 ste = { .ste = { 0x9, 0 } };
+	struct iommu_hwpt_arm_smmuv3 ste = { .ste = { ste0, ste1 } };
 	struct iommu_hwpt_alloc hwpt = {
 		.size = sizeof(hwpt),
 		.dev_id = m->dev_id,
@@ -314,33 +314,22 @@ int vmm_nested(struct vmm *m)
 	return 0;
 }
 
+/* Nested domain with a bypass vSTE (V=1, Cfg=bypass): stage 2 only. */
+int vmm_nested(struct vmm *m)
+{
+	return vmm_nested_ste(m, 0x9, 0);
+}
+
 /*
  * Nested domain with a stage-1 vSTE: V=1, Cfg=S1 translate, one CD at
  * IPA @cd (S1CDMax 0, linear), S1STALLD 0: the guest's stage 1 on top of
- * the host's stage 2, as QEMU's nested SMMU walks it.
+ * the host's stage 2, as QEMU's nested SMMU walks it. STE1: S1CIR, S1COR
+ * write-back, S1CSH inner shareable.
  */
 int vmm_nested_cd(struct vmm *m, uint64_t cd)
 {
-	struct iommu_hwpt_arm_smmuv3 ste = {
-		.ste = {
-			1 | (5 << 1) | (cd & 0xfffffffffffc0ULL),
-			/* S1CIR, S1COR write-back, S1CSH inner shareable */
-			(1 << 2) | (1 << 4) | (3 << 6),
-		},
-	};
-	struct iommu_hwpt_alloc hwpt = {
-		.size = sizeof(hwpt),
-		.dev_id = m->dev_id,
-		.pt_id = m->viommu,
-		.data_type = IOMMU_HWPT_DATA_ARM_SMMUV3,
-		.data_len = sizeof(ste),
-		.data_uptr = (uint64_t)&ste,
-	};
-
-	if (IOC(m->iommufd, IOMMU_HWPT_ALLOC, &hwpt))
-		return -1;
-	m->nested = hwpt.out_hwpt_id;
-	return 0;
+	return vmm_nested_ste(m, 1 | (5 << 1) | (cd & 0xfffffffffffc0ULL),
+			      (1 << 2) | (1 << 4) | (3 << 6));
 }
 
 int vmm_attach(struct vmm *m, uint32_t pt)

@@ -3,13 +3,20 @@
  * End-to-end test of a vSMMU, guest side: a tiny VMM that gives QEMU's
  * edu device (PCI 1234:11e8, behind the emulated nested SMMUv3) to a VM
  * through VFIO cdev + iommufd, with an iommufd vIOMMU, and checks DMA,
- * VMIDs, invalidation and object lifetimes.
+ * VMIDs, invalidation, broadcast TLB maintenance and object lifetimes.
  *
- *   ksv-vsmmu --expect kvm|upstream [--rollovers N]
+ *   ksv-vsmmu --expect kvm|upstream [--rollovers N] [--btm yes|no]
+ *   ksv-vsmmu --expect kvm --reserve-rollover | --bench
  *
- * --expect kvm: our modules are loaded and assume BTM, so a vSMMU must use
+ * --expect kvm: our modules are loaded and use BTM, so a vSMMU must use
  * its VM's pinned KVM VMID. --expect upstream: the vSMMU uses its stage-2
- * parent's VMID and nothing is pinned.
+ * parent's VMID and nothing is pinned. --btm: the guest-stage-1 test of
+ * btm.c, expecting that the guest's TLBIs reach the SMMU (yes) or not.
+ *
+ * One file per concern: common.c (globals, checks, ioctls), state.c (the
+ * modules' debugfs views), vm.c (KVM VMs and guest code), iommufd.c (edu,
+ * VFIO and the iommufd objects), dma.c (edu DMA), s1.c (the guest's stage
+ * 1), btm.c (the BTM checks and bench) and checks.c (the others, main()).
  *
  * Every line starts with "KSV: e2e: "; each check prints one
  * "CHECK <name> ok|FAIL <details>" line. Around each DMA whose SMMU VMID
@@ -81,7 +88,10 @@
 #define S1_VA_SRC (S1_VA_DST + PAGE)
 #define S1_ASID 0x42
 #define S1_LOOPS 1000
-enum s1_prog { S1_SET_PTE_TLBI, S1_SET_PTE, S1_TLBI_VA, S1_VMALL, S1_EXIT, S1_TLBI_LOOP, S1_NOP_LOOP };
+enum s1_prog {
+	S1_SET_PTE_TLBI, S1_SET_PTE, S1_TLBI_VA, S1_VMALL, S1_SET_PTE_ASID, S1_EXIT,
+	S1_TLBI_LOOP, S1_NOP_LOOP,
+};
 
 /* edu: BAR0 registers and its DMA buffer (device side). */
 #define EDU_DMA_SRC 0x80
@@ -127,20 +137,6 @@ struct vmm {
 	int attached, viommu_btm;
 };
 
-#ifndef IOMMU_HW_CAP_BTM_KVM_VMID
-#define IOMMU_HW_CAP_BTM_KVM_VMID (1 << 4)
-/* btm.c */
-extern int btm_expected;
-void test_btm(void);
-void bench_btm(void);
-
-/* s1.c */
-uint64_t s1_pte(uint64_t ipa);
-uint64_t s1_pte_ipa(uint64_t va);
-void s1_build(struct vm *v);
-int s1_guest(struct vm *v, enum s1_prog prog, uint64_t pte);
-
-#endif
 
 /* An ioctl that must succeed: a failure names it and says why. */
 #define IOC(fd, req, arg) xioctl(fd, req, arg, #req)
@@ -218,6 +214,7 @@ int xioctl(int fd, unsigned long req, void *arg, const char *name);
 /* btm.c */
 extern int btm_expected;
 void test_btm(void);
+void bench_btm(void);
 
 /* s1.c */
 uint64_t s1_pte(uint64_t ipa);

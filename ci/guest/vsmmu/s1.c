@@ -76,6 +76,7 @@ void s1_build(struct vm *v)
 #define DSB_ISH 0xd5033b9f
 #define TLBI_VAE1IS_X4 0xd5088324
 #define TLBI_VMALLE1IS 0xd508831f
+#define TLBI_ASIDE1IS_X4 0xd5088344
 #define NOP 0xd503201f
 #define EXIT 0xf9000020			/* str x0, [x1] */
 #define MOV_X5_LOOPS (0xd2800005 | (S1_LOOPS << 5))	/* mov x5, #S1_LOOPS */
@@ -89,6 +90,7 @@ static const uint32_t programs[][9] = {
 	[S1_SET_PTE] = { NOP, STR_X2_X3, DSB_ISH, NOP, NOP, EXIT, LOOP },
 	[S1_TLBI_VA] = { NOP, NOP, NOP, TLBI_VAE1IS_X4, DSB_ISH, EXIT, LOOP },
 	[S1_VMALL] = { NOP, NOP, NOP, TLBI_VMALLE1IS, DSB_ISH, EXIT, LOOP },
+	[S1_SET_PTE_ASID] = { NOP, STR_X2_X3, DSB_ISHST, TLBI_ASIDE1IS_X4, DSB_ISH, EXIT, LOOP },
 	[S1_EXIT] = { NOP, NOP, NOP, NOP, NOP, EXIT, LOOP },
 	/* S1_LOOPS invalidations, and the same loop without them (make bench) */
 	[S1_TLBI_LOOP] = { NOP, MOV_X5_LOOPS, TLBI_VAE1IS_X4, DSB_ISH, SUBS_X5, BNE_BACK3, EXIT, LOOP },
