@@ -74,7 +74,10 @@ e2e() {
 	/bin/ksv-vsmmu --expect $1 $ra
 	say "ksv-vsmmu exit $?"
 	dmesg -n 7
-	dmesg | grep -e smmu -e ksv_canwbs -e iommufd_kvm -e kvm_vmid_pin | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
+	# Our modules' lines, and every kernel splat whole (to its end marker).
+	dmesg | awk '/WARNING:|BUG:|Oops|Call trace:/ { splat = 1 }
+		splat || /smmu|ksv_canwbs|iommufd_kvm|kvm_vmid_pin/ { print }
+		/---\[ end trace/ { splat = 0 }' | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
 	state
 	say "END e2e"
 }
