@@ -25,7 +25,7 @@ SPLATS = [
     r"suspicious RCU usage", r"sleeping function called from invalid context",
     r"Invalid wait context", r"rcu: INFO: rcu_.* stall",
 ]
-OURS = ("kvm_vmid_pin", "iommufd_kvm", "smmu_v3_btm")
+OURS = ("kvm_vmid_pin", "smmu_v3_btm")
 
 
 def main():
@@ -253,7 +253,7 @@ def main():
             unexpected = [t for t in fails if not env.search(t)]
             check(not unexpected and e == 0, f"iommufd selftest: no unexpected failure", " ".join(unexpected))
             check(p >= int(arg), f"iommufd selftest: pass {p} fail {f} skip {sk} (unpatched 7.3: pass {arg})")
-            check(f"rmmod iommufd_kvm ok" in body, "iommufd_kvm unloads after the selftest")
+            check(all(f"rmmod {m} ok" in body for m in OURS), "our modules unload after the selftest")
             continue
         if kind == "probefail":
             sec = "\n".join(section("probefail"))

@@ -35,14 +35,14 @@ kvm-smmu-vmid modules for Linux $KREL ($ver)
   /lib/modprobe.d/kvm-smmu-vmid-$KREL.conf:
       softdep arm_smmu_v3 pre: $KSV_MODULES
 
-modprobe (kmod) loads the three modules, in that order, whenever it loads
+modprobe (kmod) loads the two modules, in that order, whenever it loads
 arm_smmu_v3, so that smmu_v3_btm decides BTM and the SMMU's VMIDs at SMMU
 reset. See it in dmesg:
   smmu_v3_btm: <smmu>: <decision> (IDR0.BTM <0|1>, CR2.PTM <set|cleared>)
 If arm_smmu_v3 is loaded from the initramfs, rebuild it after installing
 (update-initramfs -u -k $KREL; the postinst does so if one exists).
 Loaded after the SMMU probed, smmu_v3_btm changes nothing live.
-Debugfs: kvm_vmid_pin/state, iommufd_kvm/associations, smmu_v3_btm/state.
+Debugfs: kvm_vmid_pin/state, smmu_v3_btm/state.
 The modules are not signed.
 DOC
 cat > "$doc/copyright" <<DOC
@@ -76,7 +76,7 @@ Depends: linux-image-$KREL | linux-image-$KREL-unsigned
 Section: kernel
 Priority: optional
 Description: pinned KVM VMIDs for SMMUv3 stage 2 with BTM (Linux $KREL)
- Rust modules kvm_vmid_pin, iommufd_kvm and smmu_v3_btm for a kernel with
+ Rust modules kvm_vmid_pin and smmu_v3_btm for a kernel with
  the kvm-smmu-vmid patches, and the modprobe softdep that loads them before
  arm_smmu_v3.
 CTRL

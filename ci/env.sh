@@ -34,4 +34,4 @@ HMAKE=("${KMAKE[@]}" M="$TOP/kunit/helpers" MO="$MODOUT/kunit/helpers")
 die() { echo "error: $*" >&2; exit 1; }
 log() { echo "==> $*"; }
 # Our modules, in load order.
-KSV_MODULES="kvm_vmid_pin iommufd_kvm smmu_v3_btm"
+KSV_MODULES="kvm_vmid_pin smmu_v3_btm"

@@ -51,8 +51,8 @@ unload() {
 	if rmmod $1; then say "rmmod $1 ok"; else say "rmmod $1 FAILED"; fi
 }
 state() {
-	for f in /sys/kernel/debug/*/state /sys/kernel/debug/iommufd_kvm/associations; do
-		case "$f" in */kvm_vmid_pin/*|*/smmu_v3_btm/*|*/iommufd_kvm/*)
+	for f in /sys/kernel/debug/*/state; do
+		case "$f" in */kvm_vmid_pin/*|*/smmu_v3_btm/*)
 			sed "/^$/d; s|^|KSV: $(basename $(dirname $f))/$(basename $f): |" $f;;
 		esac
 	done
@@ -76,7 +76,7 @@ e2e() {
 	dmesg -n 7
 	# Our modules' lines, and every kernel splat whole (to its end marker).
 	dmesg | awk '/WARNING:|BUG:|Oops|Call trace:/ { splat = 1 }
-		splat || /smmu|ksv_canwbs|iommufd_kvm|kvm_vmid_pin/ { print }
+		splat || /smmu|ksv_canwbs|kvm_vmid_pin/ { print }
 		/---\[ end trace/ { splat = 0 }' | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
 	state
 	say "END e2e"
@@ -102,7 +102,7 @@ probefail)
 	rmmod ksv_iommu_name
 	if rmmod smmu_v3_btm; then say "rmmod smmu_v3_btm ok"; else say "rmmod smmu_v3_btm FAILED"; fi
 	say "END probefail"
-	for m in iommufd_kvm kvm_vmid_pin; do unload $m; done
+	unload kvm_vmid_pin
 	;;
 reserve)
 	# A VMID rollover caused by a reservation with no VM alive (booted
@@ -111,7 +111,7 @@ reserve)
 	for m in $(cat $OURS/order); do load $m; done
 	if modprobe arm_smmu_v3; then say "modprobe arm_smmu_v3 ok"; else say "modprobe arm_smmu_v3 FAILED"; fi
 	e2e reserve
-	for m in kvm_vmid_pin iommufd_kvm; do unload $m; done
+	unload kvm_vmid_pin
 	;;
 e2e)
 	# Upstream behaviour, for comparison: without our modules, or with them
@@ -164,12 +164,14 @@ test)
 	kmemleak_report
 	;;
 iommufd)
-	# Upstream iommufd selftests with our hooks registered.
+	# Upstream iommufd selftests on the patched iommufd, our modules loaded.
 	say "BEGIN iommufd-selftest"
 	echo 64 > /proc/sys/vm/nr_hugepages
-	if insmod $OURS/iommufd_kvm.ko $(test_vms); then say "insmod iommufd_kvm ok"; fi
+	for m in $(cat $OURS/order); do
+		if insmod $OURS/$m.ko; then say "insmod $m ok"; else say "insmod $m FAILED"; fi
+	done
 	/bin/iommufd 2>&1 | grep -E '^(not ok|# Totals|# FAILED|ok [0-9]+ .*# SKIP)' | sed 's/^/KSV: selftest: /'
-	if rmmod iommufd_kvm; then say "rmmod iommufd_kvm ok"; else say "rmmod iommufd_kvm FAILED"; fi
+	for m in $(sed '1!G;h;$!d' $OURS/order); do unload $m; done
 	say "END iommufd-selftest"
 	;;
 protected)

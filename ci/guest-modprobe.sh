@@ -81,7 +81,7 @@ fi
 say "loaded: $(loaded)"
 # Had arm_smmu_v3 gone, kmod could have removed its pre-softdeps with it.
 ours=
-for m in smmu_v3_btm iommufd_kvm kvm_vmid_pin; do
+for m in smmu_v3_btm kvm_vmid_pin; do
 	grep -q "^$m " /proc/modules && ours="$ours $m"
 done
 if [ -z "$ours" ]; then

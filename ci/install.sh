@@ -27,7 +27,7 @@ done
 # arm_smmu_v3: smmu_v3_btm must be there when the SMMU is reset.
 conf=$DESTDIR/etc/modprobe.d/kvm-smmu-vmid.conf
 cat > "$conf" <<CONF
-# kvm-smmu-vmid: load the VMID pinning, iommufd and SMMUv3 BTM modules
+# kvm-smmu-vmid: load the VMID pinning and SMMUv3 BTM modules
 # before the SMMUv3 driver, which decides BTM and VMIDs at SMMU reset.
 softdep arm_smmu_v3 pre: $KSV_MODULES
 CONF

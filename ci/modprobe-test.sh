@@ -4,7 +4,7 @@
 # modules (no --cfg ksv_test) into its own MO, make install into staging roots,
 # make deb; then a QEMU boot of the test kernel that installs the .deb with
 # dpkg and runs "modprobe arm_smmu_v3" alone with Debian's kmod: the softdep
-# must load kvm_vmid_pin, iommufd_kvm, smmu_v3_btm first, in that order.
+# must load kvm_vmid_pin and smmu_v3_btm first, in that order.
 # Prints one "  ok    ..."/"  FAIL  ..." line per check, last
 # "COUNTS <passed> <failed>". Logs: $LOGDIR/modprobe-*.
 #   --host-tree  also build the modules against a second, separately
@@ -120,7 +120,7 @@ rm -rf "$D"
 out=$(DESTDIR=$D/empty KERNELRELEASE=$KREL MO=$MOP "$TOP/ci/install.sh" 2>&1) || fatal "make install DESTDIR=$D/empty" "$out"
 echo "$out" > "$LOGDIR/modprobe-install.log"
 chk "make install into an empty DESTDIR: the modules and the conf" \
-	ls "$D/empty/lib/modules/$KREL/updates/"{kvm_vmid_pin,iommufd_kvm,smmu_v3_btm}.ko "$D/empty/etc/modprobe.d/kvm-smmu-vmid.conf"
+	ls "$D/empty/lib/modules/$KREL/updates/"{kvm_vmid_pin,smmu_v3_btm}.ko "$D/empty/etc/modprobe.d/kvm-smmu-vmid.conf"
 chk "make install into an empty DESTDIR: depmod skipped, saying why" grep -q 'depmod skipped: .*kernel' <<< "$out"
 mkdir -p "$D/full/lib/modules" && cp -a "$R/lib/modules/$KREL" "$D/full/lib/modules/"
 out=$(DESTDIR=$D/full KERNELRELEASE=$KREL MO=$MOP "$TOP/ci/install.sh" 2>&1) || fatal "make install DESTDIR=$D/full" "$out"
@@ -141,7 +141,7 @@ chk "make deb: $(basename "$DEB")" test "$(dpkg-deb -f "$DEB" Package Architectu
 	"Package: kvm-smmu-vmid-modules-$KREL Architecture: arm64 Depends: linux-image-$KREL | linux-image-$KREL-unsigned "
 chk ".deb holds the modules, the softdep and the README" bash -c "dpkg-deb -c '$DEB' | grep -c \
 	-e 'lib/modules/$KREL/updates/[a-z_3]*\.ko\$' -e 'lib/modprobe.d/kvm-smmu-vmid-$KREL.conf\$' \
-	-e 'usr/share/doc/kvm-smmu-vmid-modules-$KREL/README\$' | grep -qx 5"
+	-e 'usr/share/doc/kvm-smmu-vmid-modules-$KREL/README\$' | grep -qx 4"
 cp "$DEB" "$R/pkg/"
 (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) > "$RD.tmp" && mv "$RD.tmp" "$RD"
 
@@ -175,11 +175,11 @@ order=$(sec install | sed -n 's|^KSV: show-depends: insmod .*/\([^/]*\)\.ko.*|\1
 chk "modprobe --show-depends arm_smmu_v3: $order" test "$order" = "$KSV_MODULES arm_smmu_v3 "
 chk "modprobe arm_smmu_v3 ok" grep -q 'KSV: modprobe arm_smmu_v3 ok' "$log"
 # The first kernel line of each module, in the order of the kernel log.
-seen=$(sec modprobe | sed -n 's/^KSV-KMSG: \(kvm_vmid_pin\|iommufd_kvm\|smmu_v3_btm\): .*/\1/p; s/^KSV-KMSG: arm-smmu-v3 .*/arm_smmu_v3/p' |
+seen=$(sec modprobe | sed -n 's/^KSV-KMSG: \(kvm_vmid_pin\|smmu_v3_btm\): .*/\1/p; s/^KSV-KMSG: arm-smmu-v3 .*/arm_smmu_v3/p' |
 	awk '!s[$0]++' | tr '\n' ' ' || true)
 chk "load order in dmesg: $seen" test "$seen" = "$KSV_MODULES arm_smmu_v3 "
 lm=$(sec modprobe | sed -n 's/^KSV: loaded (newest first): //p' | tr ' ' '\n' | grep -xE "arm_smmu_v3|${KSV_MODULES// /|}" | tr '\n' ' ' || true)
-chk "/proc/modules, newest first: $lm" test "$lm" = "arm_smmu_v3 smmu_v3_btm iommufd_kvm kvm_vmid_pin "
+chk "/proc/modules, newest first: $lm" test "$lm" = "arm_smmu_v3 smmu_v3_btm kvm_vmid_pin "
 d=$(sec modprobe | grep -o '[0-9a-f]*\.smmuv3: smmu_v3_btm: .*' | head -n1 || true)
 chk "the SMMU probed with smmu_v3_btm's decision: ${d:-none}" grep -q 'no BTM in IDR0: upstream behaviour (IDR0.BTM 0, CR2.PTM set)' <<< "$d"
 echo "  note  $(sec unload | grep -o 'modprobe -r arm_smmu_v3 .*' || echo 'modprobe -r arm_smmu_v3: no result')"

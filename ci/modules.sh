@@ -67,10 +67,8 @@ check_tree() {
 		miss+=("the hook headers in rust/bindings/bindings_helper.h (patches/ not applied)")
 	if [ -f "$KDIR/Module.symvers" ]; then symfile=Module.symvers
 	elif [ -f "$KDIR/System.map" ]; then symfile=System.map; fi
-	for sym in kvm_arm_vmid_pin kvm_arm_vmid_pin_register arm_smmu_btm_register iommufd_kvm_ops_register; do
+	for sym in kvm_arm_vmid_pin kvm_arm_vmid_pin_register arm_smmu_btm_register; do
 		[ -n "$symfile" ] || break
-		# System.map has no module exports (iommufd built as a module).
-		[ "$symfile" = System.map ] && [ $sym = iommufd_kvm_ops_register ] && [ "$(kconf CONFIG_IOMMUFD)" = m ] && continue
 		grep -qw "$sym" "$KDIR/$symfile" || miss+=("$sym in $symfile (patches/ not applied to this kernel)")
 	done
 	# Rust: the kernel crate built, by the same rustc; bindgen as recorded.

@@ -56,11 +56,11 @@ finish() { # name
 }
 
 # The upstream iommufd selftests take ~3 minutes under TCG: rerun them only
-# when something they exercise changed (kernel, iommufd_kvm.ko, the test).
-key=$(cat "$KBUILD/arch/arm64/boot/Image" "$MODOUT/rust/iommufd_kvm.ko" \
+# when something they exercise changed (kernel, our modules, the test).
+key=$(cat "$KBUILD/arch/arm64/boot/Image" "$MODOUT/rust/kvm_vmid_pin.ko" "$MODOUT/rust/smmu_v3_btm.ko" \
 	"$CACHE/selftests$SUFFIX/iommufd" "$TOP/ci/guest-init.sh" "$TOP/ci/check_boot.py" | sha256sum | cut -c1-16)
 
-SUITES=(kvm_vmid_pin=kvm_vmid_pin iommufd_kvm=iommufd_kvm smmu_v3_btm=smmu_v3_btm
+SUITES=(kvm_vmid_pin=kvm_vmid_pin smmu_v3_btm=smmu_v3_btm
 	arm-smmu-v3-test=arm-smmu-v3-kunit-test)
 # KSV_BTM=1: QEMU's SMMUv3 emulates BTM (qemu/, -global arm-smmuv3.btm=on),
 # so smmu_v3_btm decides BTM by itself on an nVHE host. The VHE boot keeps

@@ -195,8 +195,7 @@ static void vfio_demo(void)
 	bind.iommufd = iommufd;
 	if (ioctl(devfd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
 		die("VFIO_DEVICE_BIND_IOMMUFD");
-	say("vfio: VM file added to kvm-vfio, device bound to iommufd (dev_id %u):\n", bind.out_devid);
-	system("sed '/^$/d; s/^/KSV:     /' /sys/kernel/debug/iommufd_kvm/associations");
+	say("vfio: VM file added to kvm-vfio, device bound to iommufd (dev_id %u)\n", bind.out_devid);
 	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &ioas))
 		die("IOMMU_IOAS_ALLOC");
 	attach.pt_id = ioas.out_ioas_id;
@@ -212,8 +211,7 @@ static void vfio_demo(void)
 	close(cd.fd);
 	close(vm);
 	close(iommufd);
-	say("vfio: device and VM closed; the device was unbound from iommufd:\n");
-	system("sed '/^$/d; s/^/KSV:     /' /sys/kernel/debug/iommufd_kvm/associations");
+	say("vfio: device and VM closed; the device was unbound from iommufd\n");
 }
 
 /*

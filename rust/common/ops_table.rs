@@ -18,8 +18,8 @@ pub(crate) struct OpsTable<T>(pub(crate) T);
 unsafe impl<T> Sync for OpsTable<T> {}
 
 /// A C function that registers an ops table, and unregisters it when
-/// passed NULL: `kvm_arm_vmid_pin_register()`, `iommufd_kvm_ops_register()`,
-/// `arm_smmu_btm_register()`. It returns 0 or a negative errno.
+/// passed NULL: `kvm_arm_vmid_pin_register()`, `arm_smmu_btm_register()`.
+/// It returns 0 or a negative errno.
 pub(crate) type RegisterFn<T> = unsafe extern "C" fn(ops: *const T) -> kernel::ffi::c_int;
 
 /// An ops table registered with C for as long as this value lives.

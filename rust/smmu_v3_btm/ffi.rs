@@ -186,9 +186,9 @@ impl Drop for VmPin {
     }
 }
 
-/// The VM a vIOMMU holds (`viommu->kvm_file`, held when iommufd_kvm says
-/// so), or NULL; its stage-2 parent (an identity, never shown); and its
-/// iommufd object id.
+/// The VM a vIOMMU holds (`viommu->kvm_file`: iommufd holds its device's
+/// VM file from allocation to destroy), or NULL; its stage-2 parent (an
+/// identity, never shown); and its iommufd object id.
 ///
 /// # Safety
 ///

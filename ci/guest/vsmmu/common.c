@@ -2,7 +2,7 @@
 /* ksv-vsmmu: What every part shares: globals, check(), ioctl errors. */
 #include "ksv-vsmmu.h"
 
-const char *const modnames[3] = { "kvm_vmid_pin", "iommufd_kvm", "smmu_v3_btm" };
+const char *const modnames[2] = { "kvm_vmid_pin", "smmu_v3_btm" };
 
 int kvm_fd, run_size, expect_kvm, failures;
 char bdf[300], cdev_path[300];

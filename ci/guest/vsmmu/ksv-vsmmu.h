@@ -16,7 +16,8 @@
  * One file per concern: common.c (globals, checks, ioctls), state.c (the
  * modules' debugfs views), vm.c (KVM VMs and guest code), iommufd.c (edu,
  * VFIO and the iommufd objects), dma.c (edu DMA), s1.c (the guest's stage
- * 1), btm.c (the BTM checks and bench) and checks.c (the others, main()).
+ * 1), btm.c (the BTM checks and bench), vmfile.c (closing the VM fd with a
+ * device open) and checks.c (the others, main()).
  *
  * Every line starts with "KSV: e2e: "; each check prints one
  * "CHECK <name> ok|FAIL <details>" line. Around each DMA whose SMMU VMID
@@ -53,7 +54,6 @@
 
 #define PIN_STATE "/sys/kernel/debug/kvm_vmid_pin/state"
 #define BTM_STATE "/sys/kernel/debug/smmu_v3_btm/state"
-#define ASSOC "/sys/kernel/debug/iommufd_kvm/associations"
 #define CANWBS_KO "/lib/modules/ksv/test/ksv_canwbs.ko"
 
 #define say(...) (printf("KSV: e2e: " __VA_ARGS__), fflush(stdout))
@@ -118,7 +118,7 @@ struct vsmmus {
 
 /* Everything the lifetime checks compare. */
 struct snap {
-	long pinned, viommus, refs[3];
+	long pinned, vsmmus, refs[2];
 };
 
 struct vm {
@@ -141,7 +141,7 @@ struct vmm {
 /* An ioctl that must succeed: a failure names it and says why. */
 #define IOC(fd, req, arg) xioctl(fd, req, arg, #req)
 
-extern const char *const modnames[3];
+extern const char *const modnames[2];
 extern int kvm_fd, run_size, expect_kvm, failures;
 extern char bdf[300], cdev_path[300];
 extern struct timespec t_start;
@@ -152,7 +152,6 @@ int pins_new(const struct pins *before, const struct pins *after, int *count);
 void pins_str(const struct pins *p, char *buf, size_t len);
 void read_vsmmus(struct vsmmus *v);
 int vsmmu_new(const struct vsmmus *before, const struct vsmmus *after, int *count);
-long assoc(const char *key);
 long refcnt(const char *mod);
 void take_snap(struct snap *s);
 int snap_eq(const struct snap *a, const struct snap *b);
@@ -198,6 +197,7 @@ int dma_copy(struct vmm *m, uint64_t src, uint64_t dst);
 int dma_check(struct vmm *m, uint64_t src, uint64_t dst, unsigned int seed, char *why,
 		     size_t len);
 void test_main(void);
+void test_vm_file(void);
 void test_no_vm(void);
 void test_second_parent(void);
 void test_wrong_order(void);

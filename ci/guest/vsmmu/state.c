@@ -118,21 +118,6 @@ int vsmmu_new(const struct vsmmus *before, const struct vsmmus *after, int *coun
 	return first;
 }
 
-long assoc(const char *key)
-{
-	char line[1024];
-	long val = -1;
-	FILE *f = fopen(ASSOC, "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, strlen(key)) && line[strlen(key)] == ':')
-			val = strtol(line + strlen(key) + 1, NULL, 0);
-	fclose(f);
-	return val;
-}
-
 long refcnt(const char *mod)
 {
 	char path[256];
@@ -151,12 +136,14 @@ long refcnt(const char *mod)
 
 void take_snap(struct snap *s)
 {
+	struct vsmmus v;
 	struct pins p;
 
 	read_pins(&p);
 	s->pinned = p.pinned;
-	s->viommus = assoc("viommus");
-	for (int i = 0; i < 3; i++)
+	read_vsmmus(&v);
+	s->vsmmus = v.present ? v.n : -1;
+	for (int i = 0; i < 2; i++)
 		s->refs[i] = refcnt(modnames[i]);
 }
 
@@ -167,9 +154,8 @@ int snap_eq(const struct snap *a, const struct snap *b)
 
 void snap_str(const struct snap *s, char *buf, size_t len)
 {
-	snprintf(buf, len, "pinned=%ld viommus=%ld refcnt %s=%ld %s=%ld %s=%ld",
-		 s->pinned, s->viommus, modnames[0], s->refs[0], modnames[1],
-		 s->refs[1], modnames[2], s->refs[2]);
+	snprintf(buf, len, "pinned=%ld vsmmus=%ld refcnt %s=%ld %s=%ld", s->pinned, s->vsmmus,
+		 modnames[0], s->refs[0], modnames[1], s->refs[1]);
 }
 
 /* Number of SMMU event reports in the kernel log so far. */
