@@ -26,13 +26,17 @@ SMAKE=(make -C "$src" O="$out" ARCH=arm64 LLVM=-19 -j"$(nproc)")
 log "preparing $out (headers, Rust bindings; log: $LOGDIR/series-prepare.log)"
 "${SMAKE[@]}" olddefconfig prepare > "$LOGDIR/series-prepare.log" 2>&1 || die "make prepare failed on the pristine tree"
 # sparse's warnings for the given objects (those whose .c exists), as
-# "file: message" (no line numbers, which patches move), sorted.
+# "file: message" (no line numbers, which patches move), sorted: those in
+# their .c files and in the headers the patch touches ($phdrs). Not the
+# others: make also checks files it rebuilds on the way (the vDSO), which
+# the "before" run of a patch that adds its only .c file would not see.
 sparse_warnings() {
-	local o have=()
-	for o in "$@"; do [ -f "$src/${o%.o}.c" ] && have+=("$o"); done
+	local o have=() files=()
+	for o in "$@"; do [ -f "$src/${o%.o}.c" ] && have+=("$o") && files+=("$src/${o%.o}.c"); done
 	[ ${#have[@]} = 0 ] && return 0
 	"${SMAKE[@]}" C=2 CHECK="$SPARSE" "${have[@]}" 2>&1 |
-		sed -nE 's/^([^ :]+):[0-9]+:[0-9]+: (warning|error): /\1: \2: /p' | sort
+		sed -nE 's/^([^ :]+):[0-9]+:[0-9]+: (warning|error): /\1: \2: /p' |
+		grep -F -f <(printf '%s: \n' "${files[@]}" $phdrs) | sort || true
 }
 # Added C lines of a patch outside tests (not *-test.c, kunit, selftests,
 # tools/), by file kind: "c" (.c), "h" (.h), and lines of documentation.
@@ -49,6 +53,7 @@ ok=0 bad=0
 while read -r p; do
 	f=$TOP/patches/$p
 	pobjs=$(sed -n 's|^+++ b/\(.*\)\.c$|\1.o|p' "$f" | grep -v '^tools/' | xargs)
+	phdrs=$(sed -n "s|^+++ b/\(.*\.h\)$|$src/\1|p" "$f" | xargs)
 	sparse_warnings $pobjs > "$LOGDIR/series-$p.sparse-before"
 	git -C "$src" am -q --committer-date-is-author-date "$f" || { echo "  FAIL  $p: does not apply"; bad=$((bad+1)); break; }
 	# The objects to build: every touched .c, plus the Rust bindings when a

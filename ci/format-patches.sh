@@ -6,15 +6,17 @@
 # checkpatch is clean wherever it is run from.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
-# The cover letter (0000-cover-letter.patch) is written by hand and kept.
+# The cover letter (0000-cover-letter.patch) is written by hand and kept;
+# ci/cover-letter.sh refreshes its numbering, shortlog and diffstat.
 find "$TOP/patches" -name '*.patch' ! -name '0000-cover-letter.patch' -delete
-git -C "$KSRC" format-patch -q --no-signature -o "$TOP/patches" base..HEAD
+git -C "$KSRC" format-patch -q --no-signature --subject-prefix="RFC PATCH v4" -o "$TOP/patches" base..HEAD
 find "$TOP/patches" -name '*.patch' ! -name '0000-cover-letter.patch' -exec sed -i 's/^ $//' {} +
 {
 	printf '# Patch series against Debian linux-source-7.3 (7.3.4-1~bpo13+1).\n'
 	printf '# One file name per line, applied in order by ci/apply-patches.sh.\n'
 	ls "$TOP"/patches/*.patch | xargs -n1 basename | grep -v '^0000-cover-letter'
 } > "$TOP/patches/series"
+"$TOP/ci/cover-letter.sh"
 # The kernel tree is the series: record it as applied, so that
 # apply-patches.sh does not reset and re-apply it (which would touch every
 # patched file and rebuild much of the kernel).

@@ -2,7 +2,8 @@
 
 //! SMMUv3 broadcast TLB maintenance (BTM) with KVM's pinned VMIDs.
 //!
-//! `patches/0006-iommu-arm-smmu-v3-*` lets this module decide, per SMMU:
+//! `patches/0006-*` to `patches/0009-*` (iommu/arm-smmu-v3) let this module
+//! decide, per SMMU:
 //!
 //! - whether CR2.PTM is cleared (BTM used);
 //! - only where it is, that all its stage-2 VMIDs come from KVM's
