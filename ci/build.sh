@@ -17,6 +17,7 @@ if ! "${KMAKE[@]}" Image modules > "$LOGDIR/kernel-build.log" 2>&1; then
 fi
 log "modules: $KSV_MODULES"
 mkdir -p "$MODOUT"
+prune_stale_ko "$MODOUT"
 "${MMAKE[@]}" modules
 log "test-only modules: kunit/helpers/"
 mkdir -p "$MODOUT/kunit/helpers"

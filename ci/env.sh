@@ -35,3 +35,13 @@ die() { echo "error: $*" >&2; exit 1; }
 log() { echo "==> $*"; }
 # Our modules, in load order.
 KSV_MODULES="kvm_vmid_pin smmu_v3_btm"
+# Removes from a module output directory the .ko of a module that Kbuild no
+# longer builds (a module removed from the tree), so that no check or
+# package picks up a stale one.
+prune_stale_ko() { # MO
+	local k
+	for k in "$1"/rust/*.ko; do
+		[ -e "$k" ] || continue
+		case " $KSV_MODULES " in *" $(basename "$k" .ko) "*) ;; *) rm -f "$k" "${k%.ko}".{o,mod,mod.c,mod.o}; esac
+	done
+}

@@ -65,6 +65,7 @@ e2e() {
 	ra=
 	[ "$rollovers" -gt 0 ] && ra="--rollovers $rollovers"
 	[ "$1" = reserve ] && set -- kvm && ra=--reserve-rollover
+	[ "$1" = vmfile ] && set -- upstream && ra="--vm-file pristine"
 	# ksv.btm=yes|no: the guest-stage-1 BTM test, expecting that the
 	# guest's TLBI reaches the SMMU (QEMU's SMMU has BTM) or not.
 	[ -n "$btm" ] && ra="$ra --btm $btm"
@@ -103,6 +104,13 @@ probefail)
 	if rmmod smmu_v3_btm; then say "rmmod smmu_v3_btm ok"; else say "rmmod smmu_v3_btm FAILED"; fi
 	say "END probefail"
 	unload kvm_vmid_pin
+	;;
+vmfile)
+	# The unpatched kernel (ci/build-pristine.sh): what a VMM sees when it
+	# closes the VM fd with a device open, without the series.
+	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
+	if modprobe arm_smmu_v3; then say "modprobe arm_smmu_v3 ok"; else say "modprobe arm_smmu_v3 FAILED"; fi
+	e2e vmfile
 	;;
 reserve)
 	# A VMID rollover caused by a reservation with no VM alive (booted

@@ -105,6 +105,7 @@ main() {
 		warn=(KBUILD_MODPOST_WARN=1)
 	fi
 	mkdir -p "$MO"
+	prune_stale_ko "$MO"
 	log "modules: $KSV_MODULES -> $MO"
 	# Nothing from our make's command line (KERNELRELEASE, KRUSTFLAGS...)
 	# may reach kbuild: this is the production build.

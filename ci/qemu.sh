@@ -3,6 +3,7 @@
 # Boot the test kernel: qemu.sh NAME CPU SMP MODE TIMEOUT [extra cmdline]
 # KSV_BTM=1: the SMMUv3 emulates broadcast TLB maintenance (qemu/), and
 # QEMU traces every broadcast invalidation that reaches its IOTLB.
+# KSV_IMAGE=, KSV_INITRD=: another kernel and initramfs (ci/build-pristine.sh).
 # The console goes to $LOGDIR/boot-NAME.log; exit 124 on timeout.
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
@@ -21,8 +22,8 @@ timeout --foreground -k 5 "$tmo" "$QEMU" \
 	-trace smmu_iotlb_insert -trace smmuv3_range_inval -trace smmu_iotlb_inv_vmid \
 	-trace 'smmuv3_cmdq_tlbi_*' -trace smmuv3_record_event ${KSV_BTM:+-global arm-smmuv3.btm=on -trace smmuv3_btm_inval} \
 	-cpu "$cpu" -smp "$smp" -m 2048 \
-	-kernel "$KBUILD/arch/arm64/boot/Image" \
-	-initrd "$INITRD" \
+	-kernel "${KSV_IMAGE:-$KBUILD/arch/arm64/boot/Image}" \
+	-initrd "${KSV_INITRD:-$INITRD}" \
 	-append "console=ttyAMA0 panic=-1 ksv.mode=$mode $*" \
 	-nographic -no-reboot -nic none -monitor none -serial stdio ${KSV_QEMU_EXTRA:-} \
 	< /dev/null > "$log" 2>&1

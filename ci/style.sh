@@ -21,6 +21,7 @@ res $r "cargo fmt --check (host tests)"
 for kind in production test; do
 	mo=$CACHE/modules-clippy-$kind$SUFFIX
 	mkdir -p "$mo"
+	prune_stale_ko "$mo"
 	if [ $kind = test ]; then
 		mkdir -p "$mo/kunit/helpers"
 		{ "${KMAKE[@]}" M="$TOP" MO="$mo" CLIPPY=1 KBUILD_EXTRA_WARN= "${TESTFLAGS[@]}" modules &&

@@ -2,7 +2,7 @@
 /* ksv-vsmmu: The checks, and main(). */
 #include "ksv-vsmmu.h"
 
-static int rollovers_wanted, reserve_only, bench_only;
+static int rollovers_wanted, reserve_only, bench_only, vm_file_only;
 
 /* Checks vmid, dma-s2, rollover, unmap-faults, vm-closed-first. */
 void test_main(void)
@@ -475,7 +475,7 @@ void test_reserve_rollover(void)
 
 void usage(void)
 {
-	say("usage: ksv-vsmmu --expect kvm|upstream [--rollovers N] [--btm yes|no]\n");
+	say("usage: ksv-vsmmu --expect kvm|upstream [--rollovers N] [--btm yes|no] [--vm-file series|pristine]\n");
 	exit(2);
 }
 
@@ -502,6 +502,11 @@ int main(int argc, char **argv)
 			btm_expected = !strcmp(argv[i], "yes");
 		} else if (!strcmp(argv[i], "--reserve-rollover")) {
 			reserve_only = 1;
+		} else if (!strcmp(argv[i], "--vm-file") && i + 1 < argc) {
+			/* Only the VM-file checks; "pristine": the unpatched kernel. */
+			i++;
+			vm_file_only = 1;
+			vm_file_pristine = !strcmp(argv[i], "pristine");
 		} else {
 			usage();
 		}
@@ -532,6 +537,12 @@ int main(int argc, char **argv)
 		bench_btm();
 		say("DONE\n");
 		return 0;
+	}
+	if (vm_file_only) {
+		test_vm_file();
+		say("summary: %d check(s) failed\n", failures);
+		say("DONE\n");
+		return failures ? 1 : 0;
 	}
 	if (reserve_only) {
 		test_reserve_rollover();

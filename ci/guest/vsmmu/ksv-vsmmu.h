@@ -7,6 +7,7 @@
  *
  *   ksv-vsmmu --expect kvm|upstream [--rollovers N] [--btm yes|no]
  *   ksv-vsmmu --expect kvm --reserve-rollover | --bench
+ *   ksv-vsmmu --expect upstream --vm-file series|pristine
  *
  * --expect kvm: our modules are loaded and use BTM, so a vSMMU must use
  * its VM's pinned KVM VMID. --expect upstream: the vSMMU uses its stage-2
@@ -198,6 +199,7 @@ int dma_check(struct vmm *m, uint64_t src, uint64_t dst, unsigned int seed, char
 		     size_t len);
 void test_main(void);
 void test_vm_file(void);
+extern int vm_file_pristine;
 void test_no_vm(void);
 void test_second_parent(void);
 void test_wrong_order(void);
