@@ -15,7 +15,9 @@ PROOT=$CACHE/rootfs-pristine
 PINITRD=$CACHE/initramfs-pristine.cpio.gz
 PMAKE=(make -C "$PSRC" O="$PBUILD" ARCH=arm64 LLVM=-19 -j"$(nproc)")
 [ -f "$KBUILD/.config" ] || die "no $KBUILD/.config: run ci/build.sh first"
-if [ ! -e "$PSRC/.git" ]; then
+# A work tree of $KSRC; made again if $KSRC was made again (its
+# worktree records are then gone).
+if ! git -C "$PSRC" rev-parse -q --verify HEAD >/dev/null 2>&1; then
 	log "pristine kernel: a work tree of $KSRC at tag base (one time)"
 	rm -rf "$PSRC"
 	git -C "$KSRC" worktree prune
