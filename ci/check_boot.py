@@ -121,6 +121,15 @@ def main():
             m = re.search(r"KSV: e2e: CHECK (\S+) (ok|FAIL)(.*)", ln)
             if m:
                 check(m.group(2) == "ok", f"e2e ({expect}): {m.group(1)}{m.group(3)}", m.group(3))
+        # A check that never printed would pass unseen: these must be there.
+        ran = {m.group(1) for m in (re.search(r"KSV: e2e: CHECK (\S+) ", l) for l in raw) if m}
+        want = {"vmfile": ["vmfd-close-device", "vmfd-close-viommu"],
+                "kvm": ["vmfd-close-device", "vmfd-close-viommu", "vmfd-viommu-alloc-fails", "killed-vmm", "refs"],
+                "upstream": ["vmfd-close-device", "vmfd-close-viommu", "vmfd-viommu-alloc-fails", "killed-vmm"],
+                }.get(expect, [])
+        missing = [n for n in want if n not in ran]
+        if want:
+            check(not missing, f"e2e ({expect}): the checks {', '.join(want)} ran", f"missing {missing}")
         # Every IOTLB fill during a marked DMA carries the expected VMID:
         # the STE's S2VMID, read by QEMU from the real stream table.
         dma, label, want, seen = 0, None, None, []

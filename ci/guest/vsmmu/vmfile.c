@@ -17,6 +17,9 @@
  *     vIOMMU is destroyed, with or without the modules. Without the series
  *     (--vm-file pristine, on the unpatched kernel) nothing holds the file:
  *     they are released at the close.
+ *   vmfd-viommu-alloc-fails (with the series): an IOMMU_VIOMMU_ALLOC that
+ *     the driver refuses after iommufd took the VM's file (out_flags set
+ *     on input: EINVAL) gives the file back, so the irqfds go at the close.
  */
 #include <sys/eventfd.h>
 
@@ -157,8 +160,46 @@ out:
 	vmm_close(&m);
 }
 
+/* The driver refuses the vIOMMU after iommufd took the VM's file. */
+static void vm_file_alloc_fails(const char *name)
+{
+	struct iommu_viommu_arm_smmuv3 data = { .out_flags = IOMMU_VIOMMU_ARM_SMMUV3_BTM };
+	struct iommu_viommu_alloc v = {
+		.size = sizeof(v),
+		.type = IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
+		.data_len = sizeof(data),
+		.data_uptr = (uintptr_t)&data,
+	};
+	int efd = -1, r, e, before, after_close;
+	struct vmm m;
+
+	vmm_init(&m);
+	if (vm_open_irqfd(&m.vm, &efd) || vmm_open_dev(&m) || vmm_kvfio(&m) || vmm_bind(&m) ||
+	    vmm_ioas(&m, 0) || parent_alloc(&m, &m.parent)) {
+		check(name, 0, "setup failed");
+		goto out;
+	}
+	v.dev_id = m.dev_id;
+	v.hwpt_id = m.parent;
+	r = ioctl(m.iommufd, IOMMU_VIOMMU_ALLOC, &v);
+	e = errno;
+	before = irqfd_live(efd);
+	close(m.vm.vm);
+	m.vm.vm = -1;
+	after_close = irqfd_live(efd);
+	check(name, r < 0 && e == EINVAL && before == 1 && after_close == 0,
+	      "IOMMU_VIOMMU_ALLOC with out_flags set on input: %s (want EINVAL); %s; VM fd closed: %s (want released: the refused vIOMMU gave the VM file back)",
+	      r < 0 ? errname(e) : "SUCCEEDED", live_str(before), live_str(after_close));
+out:
+	if (efd >= 0)
+		close(efd);
+	vmm_close(&m);
+}
+
 void test_vm_file(void)
 {
 	vm_file("vmfd-close-device", 0);
 	vm_file("vmfd-close-viommu", 1);
+	if (!vm_file_pristine)
+		vm_file_alloc_fails("vmfd-viommu-alloc-fails");
 }
