@@ -48,11 +48,14 @@ def main():
     def section(name):
         # Our own lines, and the kernel log of the load replayed from dmesg
         # ("KSV-KMSG: "), which keeps its order unlike the console.
+        # A printk may follow our marker on its console line.
+        begin = re.compile(rf"KSV: BEGIN {re.escape(name)}(?![\w-])")
+        end = re.compile(rf"KSV: END {re.escape(name)}(?![\w-])")
         out, inside = [], False
         for ln in lines:
-            if ln.endswith(f"KSV: BEGIN {name}"):
+            if begin.search(ln):
                 inside = True
-            elif ln.endswith(f"KSV: END {name}"):
+            elif end.search(ln):
                 inside = False
             elif inside and "KSV-KMSG: " in ln:
                 out.append(ln.split("KSV-KMSG: ", 1)[1])
@@ -109,9 +112,9 @@ def main():
         # The raw lines of the section: the guest's, and QEMU's SMMU trace.
         raw, inside = [], False
         for ln in lines:
-            if ln.endswith("KSV: BEGIN e2e"):
+            if re.search(r"KSV: BEGIN e2e(?![\w-])", ln):
                 inside = True
-            elif ln.endswith("KSV: END e2e"):
+            elif re.search(r"KSV: END e2e(?![\w-])", ln):
                 inside = False
             elif inside:
                 raw.append(ln)
