@@ -236,24 +236,38 @@ int parent_alloc(struct vmm *m, uint32_t *id)
 }
 
 /*
- * No message: some callers expect a failure. m->viommu_btm: whether the
- * kernel says this vIOMMU has BTM (IOMMU_VIOMMU_ARM_SMMUV3_BTM).
+ * IOMMU_VIOMMU_ALLOC of an ARM_SMMUV3 vIOMMU on @parent, with @data as its
+ * driver data, or none (NULL: as an unpatched kernel takes it). No
+ * message: some callers expect a failure, with errno.
  */
-int viommu_alloc(struct vmm *m, uint32_t parent, uint32_t *id)
+int viommu_alloc_data(struct vmm *m, uint32_t parent, uint32_t *id,
+		      struct iommu_viommu_arm_smmuv3 *data)
 {
-	struct iommu_viommu_arm_smmuv3 data = {};
 	struct iommu_viommu_alloc v = {
 		.size = sizeof(v),
 		.type = IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
 		.dev_id = m->dev_id,
 		.hwpt_id = parent,
-		.data_len = sizeof(data),
-		.data_uptr = (uintptr_t)&data,
+		.data_len = data ? sizeof(*data) : 0,
+		.data_uptr = (uintptr_t)data,
 	};
 
 	if (ioctl(m->iommufd, IOMMU_VIOMMU_ALLOC, &v))
 		return -1;
 	*id = v.out_viommu_id;
+	return 0;
+}
+
+/*
+ * The same with the driver's report: m->viommu_btm says whether the kernel
+ * says this vIOMMU has BTM (IOMMU_VIOMMU_ARM_SMMUV3_BTM).
+ */
+int viommu_alloc(struct vmm *m, uint32_t parent, uint32_t *id)
+{
+	struct iommu_viommu_arm_smmuv3 data = {};
+
+	if (viommu_alloc_data(m, parent, id, &data))
+		return -1;
 	m->viommu_btm = !!(data.out_flags & IOMMU_VIOMMU_ARM_SMMUV3_BTM);
 	return 0;
 }

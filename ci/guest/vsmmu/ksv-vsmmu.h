@@ -176,6 +176,8 @@ int hw_cap_btm(struct vmm *m);
 int ioas_map(struct vmm *m, uint64_t ipa, uint64_t len);
 int vmm_ioas(struct vmm *m, int map);
 int parent_alloc(struct vmm *m, uint32_t *id);
+int viommu_alloc_data(struct vmm *m, uint32_t parent, uint32_t *id,
+		      struct iommu_viommu_arm_smmuv3 *data);
 int viommu_alloc(struct vmm *m, uint32_t parent, uint32_t *id);
 int vmm_inv_va(struct vmm *m, uint16_t asid, uint64_t va);
 int vmm_vdev(struct vmm *m);

@@ -96,22 +96,6 @@ static int irqfd_live(int efd)
 
 int vm_file_pristine;
 
-/* IOMMU_VIOMMU_ALLOC with no driver data, as an unpatched kernel takes it. */
-static int viommu_alloc_plain(struct vmm *m)
-{
-	struct iommu_viommu_alloc v = {
-		.size = sizeof(v),
-		.type = IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
-		.dev_id = m->dev_id,
-		.hwpt_id = m->parent,
-	};
-
-	if (IOC(m->iommufd, IOMMU_VIOMMU_ALLOC, &v))
-		return -1;
-	m->viommu = v.out_viommu_id;
-	return 0;
-}
-
 static const char *live_str(int live)
 {
 	return live > 0 ? "irqfd live" : live == 0 ? "irqfd released" : "error";
@@ -129,8 +113,8 @@ static void vm_file(const char *name, int viommu)
 	vmm_init(&m);
 	if (vm_open_irqfd(&m.vm, &efd) || vmm_open_dev(&m) || vmm_kvfio(&m) || vmm_bind(&m) ||
 	    (viommu && (vmm_ioas(&m, 0) || parent_alloc(&m, &m.parent) ||
-			viommu_alloc_plain(&m)))) {
-		check(name, 0, "setup failed");
+			viommu_alloc_data(&m, m.parent, &m.viommu, NULL)))) {
+		check(name, 0, "setup failed: %s", strerror(errno));
 		goto out;
 	}
 	before = irqfd_live(efd);
@@ -164,13 +148,8 @@ out:
 static void vm_file_alloc_fails(const char *name)
 {
 	struct iommu_viommu_arm_smmuv3 data = { .out_flags = IOMMU_VIOMMU_ARM_SMMUV3_BTM };
-	struct iommu_viommu_alloc v = {
-		.size = sizeof(v),
-		.type = IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
-		.data_len = sizeof(data),
-		.data_uptr = (uintptr_t)&data,
-	};
 	int efd = -1, r, e, before, after_close;
+	uint32_t id;
 	struct vmm m;
 
 	vmm_init(&m);
@@ -179,9 +158,7 @@ static void vm_file_alloc_fails(const char *name)
 		check(name, 0, "setup failed");
 		goto out;
 	}
-	v.dev_id = m.dev_id;
-	v.hwpt_id = m.parent;
-	r = ioctl(m.iommufd, IOMMU_VIOMMU_ALLOC, &v);
+	r = viommu_alloc_data(&m, m.parent, &id, &data);
 	e = errno;
 	before = irqfd_live(efd);
 	close(m.vm.vm);
