@@ -37,7 +37,7 @@ load() {
 	# can treat it as if it had, so that the BTM-in-use path runs.
 	if [ "$m" = smmu_v3_btm ] && [ "$override" = 1 ]; then
 		args=test_assume_btm=1
-		say "TEST OVERRIDE: insmod smmu_v3_btm $args (QEMU's SMMU treated as BTM-capable)"
+		say "TEST OVERRIDE: insmod smmu_v3_btm $args (QEMU's SMMU treated as having IDR0.HYP; C still requires IDR0.BTM)"
 	fi
 	[ "$m" = kvm_vmid_pin ] && [ -n "$max_pins" ] && args="$args max_pins=$max_pins"
 	args="$args $(test_vms)"
@@ -98,6 +98,7 @@ probefail)
 	if modprobe arm_smmu_v3; then say "modprobe arm_smmu_v3 ok"; fi
 	dmesg | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
 	say "smmu_v3_btm refcnt after the failed probe: $(cat /sys/module/smmu_v3_btm/refcnt)"
+	say "kvm_vmid_pin refcnt after the failed probe: $(cat /sys/module/kvm_vmid_pin/refcnt)"
 	sed "/^$/d; s/^/KSV: debugfs smmu_v3_btm\/state: /" /sys/kernel/debug/smmu_v3_btm/state
 	rmmod arm_smmu_v3
 	rmmod ksv_iommu_name
@@ -140,6 +141,28 @@ e2e)
 	fi
 	kmemleak_report
 	;;
+badmods)
+	# Test-only modules that answer wrongly (kunit/helpers/ksv_bad*.c):
+	# C must enforce what must hold whatever they say. A BTM module that
+	# always asks for BTM and offers VMID 7 for everything, on an SMMU
+	# without BTM and with the real pin module loaded (so that BTM could
+	# be held): CR2.PTM must stay set and the VMM see upstream behaviour.
+	# Then a pin module that returns wrong indices: KVM must refuse them.
+	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
+	load kvm_vmid_pin
+	if insmod $OURS/test/ksv_badbtm.ko base=0x09050000; then say "insmod ksv_badbtm ok"; fi
+	if modprobe arm_smmu_v3; then say "modprobe arm_smmu_v3 ok"; else say "modprobe arm_smmu_v3 FAILED"; fi
+	e2e upstream
+	say "BEGIN badmods"
+	dmesg -c >/dev/null
+	say "ksv_badbtm refcnt $(cat /sys/module/ksv_badbtm/refcnt) (1 or more: the SMMU holds it, BTM is on)"
+	if rmmod ksv_badbtm; then say "rmmod ksv_badbtm ok"; else say "rmmod ksv_badbtm FAILED"; fi
+	unload kvm_vmid_pin
+	insmod $OURS/test/ksv_badpin.ko && rmmod ksv_badpin
+	dmesg | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
+	say "END badmods"
+	kmemleak_report
+	;;
 test)
 	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
 	for m in $(cat $OURS/order); do load $m; done
@@ -158,12 +181,13 @@ test)
 	e2e kvm
 	# arm_smmu_v3 stays: an IOMMU driver in use cannot be unloaded.
 	for m in $(sed '1!G;h;$!d' $OURS/order); do
-		if [ "$m" = smmu_v3_btm ] && grep -q 'btm_in_use: yes' /sys/kernel/debug/smmu_v3_btm/state; then
-			# An SMMU runs with BTM (CR2.PTM cleared): unloading must fail.
-			if rmmod smmu_v3_btm 2>/dev/null; then
-				say "rmmod smmu_v3_btm ok (UNEXPECTED: an SMMU runs with BTM)"
+		if grep -q 'btm_in_use: yes' /sys/kernel/debug/smmu_v3_btm/state 2>/dev/null; then
+			# An SMMU runs with BTM (CR2.PTM cleared): it holds both
+			# modules, so unloading either must fail.
+			if rmmod $m 2>/dev/null; then
+				say "rmmod $m ok (UNEXPECTED: an SMMU runs with BTM)"
 			else
-				say "rmmod smmu_v3_btm refused while an SMMU runs with BTM"
+				say "rmmod $m refused while an SMMU runs with BTM"
 			fi
 			continue
 		fi
@@ -222,7 +246,7 @@ run)
 		args=$(test_vms)
 		if [ "$m" = smmu_v3_btm ] && [ "$override" = 1 ]; then
 			args="$args test_assume_btm=1"
-			say "TEST OVERRIDE: smmu_v3_btm $args: QEMU's SMMUv3 (no BTM) is treated as BTM-capable"
+			say "TEST OVERRIDE: smmu_v3_btm $args: QEMU's SMMUv3 is treated as having IDR0.HYP (C still requires IDR0.BTM)"
 		fi
 		if insmod $OURS/$m.ko $args; then say "loaded $m $args"; else say "insmod $m FAILED"; fi
 		dmesg | grep "$m: " | grep -v -e '# ' -e 'ok [0-9]' -e 'KTAP' | sed 's/^\[[ 0-9.]*\] /KSV:   dmesg: /'

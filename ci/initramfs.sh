@@ -37,7 +37,9 @@ guest_bin ksv-vsmmu "$TOP"/ci/guest/vsmmu/*.c
 # Test-only modules (kunit/helpers/): the demo and the CANWBS helper.
 cp "$MODOUT"/kunit/helpers/kvm_vmid_pin_demo.ko "$ROOTFS/lib/modules/ksv/"
 mkdir -p "$ROOTFS/lib/modules/ksv/test"
-cp "$MODOUT"/kunit/helpers/ksv_canwbs.ko "$MODOUT"/kunit/helpers/ksv_iommu_name.ko "$ROOTFS/lib/modules/ksv/test/"
+cp "$MODOUT"/kunit/helpers/ksv_canwbs.ko "$MODOUT"/kunit/helpers/ksv_iommu_name.ko \
+	"$MODOUT"/kunit/helpers/ksv_reserve.ko "$MODOUT"/kunit/helpers/ksv_badpin.ko \
+	"$MODOUT"/kunit/helpers/ksv_badbtm.ko "$ROOTFS/lib/modules/ksv/test/"
 # Upstream iommufd selftests, static arm64, against this kernel's uapi.
 st=$CACHE/selftests$SUFFIX
 if [ ! -x "$st/iommufd" ] || [ "$KBUILD/vmlinux" -nt "$st/iommufd" ]; then

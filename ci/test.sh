@@ -68,12 +68,13 @@ key=$(cat "$KBUILD/arch/arm64/boot/Image" "$MODOUT/rust/kvm_vmid_pin.ko" "$MODOU
 SUITES=(kvm_vmid_pin=kvm_vmid_pin smmu_v3_btm=smmu_v3_btm
 	arm-smmu-v3-test=arm-smmu-v3-kunit-test)
 # KSV_BTM=1: QEMU's SMMUv3 emulates BTM (qemu/, -global arm-smmuv3.btm=on),
-# so smmu_v3_btm decides BTM by itself on an nVHE host. The VHE boot keeps
-# the test-only override (ksv.override=1): with VHE, BTM needs IDR0.HYP,
-# which QEMU does not model. nVHE has 8-bit KVM VMIDs, so it also forces
+# so smmu_v3_btm decides BTM by itself on an nVHE host. The VHE boot also
+# has the test-only override (ksv.override=1): with VHE, BTM needs
+# IDR0.HYP, which QEMU does not model; the override assumes IDR0.HYP only,
+# and C clears CR2.PTM only where the SMMU has IDR0.BTM. nVHE has 8-bit KVM VMIDs, so it also forces
 # real rollovers under a live vIOMMU, and runs the guest-stage-1 BTM test
 # (ksv.btm=yes: the guest's own TLBI must move the device's translation).
-start vhe max 4 test 600 "${SUITES[@]}" btm=in-use e2e=kvm -- ksv.override=1
+KSV_BTM=1 start vhe max 4 test 600 "${SUITES[@]}" btm=in-use e2e=kvm -- ksv.override=1
 KSV_BTM=1 start nvhe cortex-a57 2 test 600 "${SUITES[@]}" btm=emulated e2e=kvm btm-e2e=yes -- ksv.rollovers=3 ksv.btm=yes
 finish vhe
 finish nvhe
@@ -86,6 +87,9 @@ KSV_BTM=1 start virt-off cortex-a57 2 reserve 300 e2e=reserve -- kunit.enable=0 
 # property off): our modules (no BTM, so nothing changes), and no modules
 # at all. The guest-stage-1 test then shows the device keeping its stale
 # translation after the guest's TLBI (ksv.btm=no): the check can fail.
+# Two test-only modules that answer wrongly (kunit/helpers/ksv_bad*.c)
+# show what C enforces whatever a module says.
+start badmods cortex-a57 2 badmods 300 e2e=upstream btm-e2e=no badmods=yes -- kunit.enable=0 ksv.btm=no
 start e2e-nobtm cortex-a57 2 e2e 300 btm=upstream e2e=upstream btm-e2e=no -- kunit.enable=0 ksv.modules=1 ksv.btm=no
 start e2e-upstream cortex-a57 2 e2e 300 e2e=upstream btm-e2e=no -- kunit.enable=0 ksv.modules=0 ksv.btm=no
 start protected max 2 protected 300 refused=kvm_vmid_pin -- kvm-arm.mode=protected
@@ -104,7 +108,7 @@ fi
 log "modprobe test: make modules/install/deb, the .deb installed and loaded by modprobe in QEMU"
 "$TOP/ci/modprobe-test.sh" > "$LOGDIR/modprobe-test.txt" 2>&1 &
 modprobe_pid=$!
-for b in virt-off e2e-nobtm e2e-upstream protected probefail "${pristine[@]}"; do finish $b; done
+for b in virt-off e2e-nobtm e2e-upstream badmods protected probefail "${pristine[@]}"; do finish $b; done
 wait $modprobe_pid
 log "modprobe test: results"
 counts "$LOGDIR/modprobe-test.txt"

@@ -105,7 +105,8 @@ struct KvmVmidPin {
     _dir: debugfs::Dir,
     #[cfg(all(ksv_test, CONFIG_KUNIT))]
     _test_vms: tests::test_vm::Pool,
-    _table: Table,
+    /// Dropped last: removes and frees the table and its view.
+    _table: pins::Installed,
 }
 
 /// The contents of the debugfs `state` file.
@@ -210,11 +211,14 @@ impl kernel::Module for KvmVmidPin {
         let table = pin_table::PinTable::new(host.vmid_bits, host.nr_cpus, max_pins, slots, words)
             .ok_or(EINVAL)
             .inspect_err(|_| pr_err!("unexpected VMID width {}\n", host.vmid_bits))?;
-        // SAFETY: the ops are not registered yet.
-        unsafe { pins::install(table) }?;
-        // Frees the table when dropped: on an early return below, or last
-        // at exit.
-        let table = Table(());
+        // Frees the table when dropped: on an early return below, before the
+        // ops are registered, or at exit, as the last field of `Self`.
+        // SAFETY: the ops are not registered yet. They are registered last
+        // below, and the returned value is either dropped on an early return
+        // before that, or kept as the last field of `Self`, which drops after
+        // the registration and the debugfs file; the tests run at load, and
+        // the test VMs (dropped before it) hold no pin.
+        let table = unsafe { pins::install(table) }?;
         #[cfg(all(ksv_test, CONFIG_KUNIT))]
         let test_vms = tests::test_vm::Pool::fill(module_parameters::test_vms.value())
             .inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;
@@ -245,27 +249,5 @@ impl kernel::Module for KvmVmidPin {
             _test_vms: test_vms,
             _table: table,
         })
-    }
-}
-
-/// The installed pin table; removes and frees it when dropped, after the
-/// ops are unregistered and the debugfs file is removed (the module's
-/// fields drop in order).
-struct Table(());
-
-impl Drop for Table {
-    fn drop(&mut self) {
-        // SAFETY: this is dropped after the ops are unregistered (or before
-        // they were registered) and after the debugfs file is removed; the
-        // tests ran before.
-        let table = unsafe { pins::remove() };
-        if let Some(t) = &table {
-            pr_info!(
-                "unloaded: {} pins, {} unpins, {} rollovers seen\n",
-                t.stats().pins,
-                t.stats().unpins,
-                t.stats().rollovers
-            );
-        }
     }
 }

@@ -18,7 +18,10 @@
 //! before `arm_smmu_v3` (`softdep arm_smmu_v3 pre: smmu_v3_btm`). An SMMU
 //! running with BTM holds this module until it is removed.
 //!
-//! debugfs: `/sys/kernel/debug/smmu_v3_btm/state`.
+//! debugfs: `/sys/kernel/debug/smmu_v3_btm/state`: `smmus: N`, then
+//! `vsmmu_fallbacks: N` (the vIOMMUs this module gave no VMID, for any
+//! reason: the driver gave them their stage-2 parent's VMID, without BTM),
+//! then each SMMU with its vSMMUs and private stage-2 domains.
 
 use kernel::{
     debugfs,
@@ -27,8 +30,7 @@ use kernel::{
 
 #[path = "smmu_v3_btm/ffi.rs"]
 mod ffi;
-// The KUnit tests' VM handles: test builds only.
-#[cfg(all(ksv_test, CONFIG_KUNIT))]
+// The VM of a vIOMMU, borrowed (`&Kvm`); the test build's VMs.
 #[path = "common/kvm.rs"]
 mod kvm;
 #[path = "smmu_v3_btm/ops.rs"]
@@ -57,8 +59,9 @@ module! {
     imports_ns: ["KVM_ARM_VMID_PIN", "ARM_SMMU_V3_BTM"],
 }
 
-// The test build (`--cfg ksv_test`) only: QEMU's SMMUv3 has
-// no BTM, so the end-to-end vSMMU test needs a way to take the BTM path.
+// The test build (`--cfg ksv_test`) only: QEMU's SMMUv3 has no HYP, so
+// the end-to-end vSMMU test on an nVHE host needs a way to take the BTM
+// path; QEMU emulates BTM itself.
 #[cfg(ksv_test)]
 module! {
     type: SmmuV3Btm,
@@ -74,7 +77,7 @@ module! {
         },
         test_assume_btm: bool {
             default: false,
-            description: "TEST ONLY: treat every SMMU as if IDR0.BTM and IDR0.HYP were set",
+            description: "TEST ONLY: treat every SMMU as if IDR0.HYP were set (never IDR0.BTM)",
         },
     },
 }
@@ -102,9 +105,9 @@ impl core::fmt::Debug for View {
 
 impl kernel::Module for SmmuV3Btm {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        // SAFETY: the module initializer runs once.
-        unsafe { state::STATE.init() };
-        let records = state::Records(());
+        // SAFETY: the module initializer runs once, before any use of the
+        // state.
+        let records = unsafe { state::Records::init() };
         #[cfg(all(ksv_test, CONFIG_KUNIT))]
         let test_vms = tests::test_vm::Pool::fill(module_parameters::test_vms.value())
             .inspect_err(|e| pr_err!("test VMs: {:?}\n", e))?;

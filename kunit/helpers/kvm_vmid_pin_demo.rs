@@ -43,22 +43,21 @@ fn vm_from_fd(fd: u32) -> Result<ARef<Kvm>> {
     if file.is_null() {
         return Err(EBADF);
     }
-    // SAFETY: `file` is a valid file reference; KVM names VM files
-    // "kvm-vm" (anon_inode_getfile() in kvm_dev_ioctl_create_vm()).
-    let is_vm = unsafe {
-        let name = (*(*file).__bindgen_anon_1.f_path.dentry)
-            .__bindgen_anon_1
-            .d_name
-            .name;
-        kernel::str::CStr::from_char_ptr(name.cast()) == c"kvm-vm"
-    };
-    let kvm = if is_vm {
+    // A VM file is one with KVM's VM file operations, as `file_is_kvm()`
+    // answers (which arm64 does not export to modules), not merely one
+    // named "kvm-vm": compare with a VM file of our own.
+    let kvm = kvm::create_vm_file().and_then(|reference| {
+        // SAFETY: both are file references we hold.
+        let is_vm = unsafe { (*file).f_op == (*reference).f_op };
+        // SAFETY: we own the reference `create_vm_file()` returned.
+        unsafe { bindings::fput(reference) };
+        if !is_vm {
+            return Err(EBADF);
+        }
         // SAFETY: a VM file's `private_data` is its `struct kvm`, valid
         // while we hold the file.
         unsafe { Kvm::try_get((*file).private_data.cast()) }.ok_or(EINVAL)
-    } else {
-        Err(EBADF)
-    };
+    });
     // SAFETY: we own the reference taken by `fget`.
     unsafe { bindings::fput(file) };
     kvm
@@ -85,12 +84,7 @@ impl kernel::Module for PinDemo {
             return Err(Error::from_errno(ret));
         }
         let vmid = u16::try_from(ret).map_err(|_| EINVAL)?;
-        pr_info!(
-            "pinned VMID {} of the VM at fd {} (users {})\n",
-            vmid,
-            fd,
-            kvm.users()
-        );
+        pr_info!("pinned VMID {} of the VM at fd {}\n", vmid, fd);
         Ok(Self { kvm, vmid })
     }
 }

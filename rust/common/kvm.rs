@@ -9,6 +9,11 @@
 
 use core::ptr::NonNull;
 #[cfg(ksv_test)]
+use kernel::error::{
+    code::EBADF,
+    Result, //
+};
+#[cfg(ksv_test)]
 use kernel::sync::aref::ARef;
 use kernel::{
     bindings,
@@ -18,6 +23,7 @@ use kernel::{
 
 /// A KVM VM.
 ///
+/// `smmu_v3_btm` borrows one (`&Kvm`) from the VM file a vIOMMU holds.
 /// Dropping an `ARef<Kvm>` may drop the last VM reference, and with it
 /// destroy the VM (`kvm_put_kvm()` sleeps then): drop one only in process
 /// context, with no spinlock held. Only test code and the demo hold one,
@@ -75,25 +81,45 @@ impl Kvm {
     pub(crate) fn as_raw(&self) -> *mut bindings::kvm {
         self.0.get()
     }
+}
 
-    /// The current `users_count` (`refcount_read()`).
-    pub(crate) fn users(&self) -> u32 {
-        // SAFETY: the VM is alive by the type invariant, and
-        // `kernel::sync::Refcount` is a transparent `refcount_t`.
-        let r =
-            unsafe { &*(&raw const (*self.as_raw()).users_count).cast::<kernel::sync::Refcount>() };
-        // CAST: a live VM's count is positive.
-        r.as_atomic().load(kernel::sync::atomic::Relaxed) as u32
-    }
+/// `KVM_CREATE_VM`: `_IO(KVMIO, 0x01)`.
+#[cfg(ksv_test)]
+const KVM_CREATE_VM: u32 = (0xAE << 8) | 0x01;
 
-    /// The VM's statistics name, `kvm-<pid of its creator>`: an id for
-    /// messages and debugfs, which must not show kernel addresses.
-    #[allow(dead_code)]
-    pub(crate) fn stats_id(&self) -> &str {
-        use kernel::str::CStrExt;
-        // SAFETY: the VM is alive by the type invariant; `stats_id` is a
-        // NUL-terminated string set at creation and never changed.
-        let id = unsafe { kernel::str::CStr::from_char_ptr((*self.as_raw()).stats_id.as_ptr()) };
-        id.to_str().unwrap_or("?")
+/// Creates a VM as userspace does (`KVM_CREATE_VM` on `/dev/kvm`), in the
+/// calling process, which must have a file table (module init, in
+/// `insmod`): a new reference on the VM's file.
+#[cfg(ksv_test)]
+pub(crate) fn create_vm_file() -> Result<*mut bindings::file> {
+    use kernel::{
+        error::from_err_ptr,
+        str::CStrExt, //
+    };
+    // SAFETY: the path is a valid C string; O_RDWR.
+    let dev = from_err_ptr(unsafe {
+        bindings::filp_open(c"/dev/kvm".as_char_ptr(), bindings::O_RDWR as i32, 0)
+    })
+    .inspect_err(|e| kernel::pr_err!("open /dev/kvm: {:?}\n", e))?;
+    // SAFETY: `dev` is an open `/dev/kvm`; its fops have `unlocked_ioctl`.
+    let fd = unsafe {
+        let ioctl = (*(*dev).f_op).unlocked_ioctl;
+        let fd = ioctl.map_or(-(bindings::ENOTTY as isize), |f| {
+            f(dev, KVM_CREATE_VM, 0) as isize
+        });
+        bindings::filp_close(dev, core::ptr::null_mut());
+        fd
+    };
+    let fd = u32::try_from(fd).map_err(|_| {
+        kernel::pr_err!("KVM_CREATE_VM: {}\n", fd);
+        kernel::error::Error::from_errno(fd as i32)
+    })?;
+    // SAFETY: `fd` was just installed in this process.
+    let file = unsafe { bindings::fget(fd) };
+    // SAFETY: drop the descriptor; `file` keeps the VM open.
+    unsafe { bindings::close_fd(fd) };
+    if file.is_null() {
+        return Err(EBADF);
     }
+    Ok(file)
 }

@@ -5,6 +5,10 @@
 
 /// A `struct *_ops` whose `owner` is the registering module.
 ///
+/// Only the two ops types of our modules (`kvm_vmid_pin_ops`,
+/// `arm_smmu_btm_ops`) are `Sync`, so only they can be `static` tables: a
+/// `T` that holds data another thread must not see gets no such impl.
+///
 /// The C side takes a reference on `owner` for every object that keeps
 /// using the module (a VMID handed out, a bound device, an SMMU running
 /// with BTM) and drops it when the object goes, so `rmmod` is refused while
@@ -12,10 +16,15 @@
 #[repr(transparent)]
 pub(crate) struct OpsTable<T>(pub(crate) T);
 
-// SAFETY: the table is never written after initialisation; C only reads
-// it, and passes `owner` to `try_module_get()`/`module_put()`, which may be
-// called from any thread.
-unsafe impl<T> Sync for OpsTable<T> {}
+// SAFETY: `kvm_vmid_pin_ops` holds `owner` and function pointers only. The
+// table is never written after initialisation; C only reads it, calls the
+// ops from any thread (they take no thread-bound state), and passes `owner`
+// to `try_module_get()`/`module_put()`, which may be called from any thread.
+unsafe impl Sync for OpsTable<kernel::bindings::kvm_vmid_pin_ops> {}
+
+// SAFETY: as for `kvm_vmid_pin_ops`: `arm_smmu_btm_ops` holds `owner` and
+// function pointers only, never written after initialisation.
+unsafe impl Sync for OpsTable<kernel::bindings::arm_smmu_btm_ops> {}
 
 /// A C function that registers an ops table, and unregisters it when
 /// passed NULL: `kvm_arm_vmid_pin_register()`, `arm_smmu_btm_register()`.

@@ -7,7 +7,10 @@
 //! VM's descriptor, so the module's init (which runs in `insmod`'s context)
 //! fills a small pool with [`fill_pool`], and tests [`TestVm::take`] from it.
 
-use crate::kvm::Kvm;
+use crate::kvm::{
+    self,
+    Kvm, //
+};
 use core::{
     ptr::null_mut,
     sync::atomic::{
@@ -17,13 +20,9 @@ use core::{
 };
 use kernel::{
     bindings,
-    error::from_err_ptr,
     prelude::*,
     sync::aref::ARef, //
 };
-
-/// `KVM_CREATE_VM`: `_IO(KVMIO, 0x01)`.
-const KVM_CREATE_VM: u32 = (0xAE << 8) | 0x01;
 
 /// A VM owned through its file, as a VMM holds it.
 ///
@@ -108,44 +107,15 @@ impl TestVm {
 
     /// Creates a VM in the calling process, which must have a file table.
     pub(crate) fn create() -> Result<Self> {
-        // SAFETY: the path is a valid C string; O_RDWR.
-        let dev = from_err_ptr(unsafe {
-            bindings::filp_open(c"/dev/kvm".as_char_ptr(), bindings::O_RDWR as i32, 0)
+        // INVARIANT: a new reference on a VM file.
+        Ok(Self {
+            file: kvm::create_vm_file()?,
         })
-        .inspect_err(|e| pr_err!("open /dev/kvm: {:?}\n", e))?;
-        // SAFETY: `dev` is an open `/dev/kvm`; its fops have `unlocked_ioctl`.
-        let fd = unsafe {
-            let ioctl = (*(*dev).f_op).unlocked_ioctl;
-            let fd = ioctl.map_or(-(bindings::ENOTTY as isize), |f| {
-                f(dev, KVM_CREATE_VM, 0) as isize
-            });
-            bindings::filp_close(dev, core::ptr::null_mut());
-            fd
-        };
-        let fd = u32::try_from(fd).map_err(|_| {
-            pr_err!("KVM_CREATE_VM: {}\n", fd);
-            Error::from_errno(fd as i32)
-        })?;
-        // SAFETY: `fd` was just installed in this process.
-        let file = unsafe { bindings::fget(fd) };
-        // SAFETY: drop the descriptor; `file` keeps the VM open.
-        unsafe { bindings::close_fd(fd) };
-        if file.is_null() {
-            return Err(EBADF);
-        }
-        // INVARIANT: `file` is a new reference on the VM file.
-        Ok(Self { file })
     }
 
     fn raw(&self) -> *mut bindings::kvm {
         // SAFETY: by the type invariant, `private_data` is the VM.
         unsafe { (*self.file).private_data.cast() }
-    }
-
-    /// The VM file, valid while `self` lives.
-    #[allow(dead_code)]
-    pub(crate) fn file(&self) -> *mut bindings::file {
-        self.file
     }
 
     /// A new reference on the VM.

@@ -40,8 +40,7 @@ pub(crate) fn pin_unpin() -> u64 {
     let t = now();
     for _ in 0..PINS {
         // Given back at the end of the statement.
-        // SAFETY: the pin is dropped, never leaked, before its VMID goes.
-        let _ = unsafe { OwnedPin::take(&v) };
+        let _ = OwnedPin::take(&v);
     }
     t.elapsed().as_nanos() as u64 / PINS
 }
@@ -59,8 +58,7 @@ fn with_pins<R>(n: usize, f: impl FnOnce() -> Result<R>) -> Result<R> {
     }
     let mut held = KVVec::with_capacity(n, GFP_KERNEL)?;
     for v in vmids.iter() {
-        // SAFETY: the pin is dropped, never leaked, before its VMID goes.
-        held.push(unsafe { OwnedPin::take(v) }?, GFP_KERNEL)?;
+        held.push(OwnedPin::take(v)?, GFP_KERNEL)?;
     }
     let r = f();
     drop(held);
@@ -70,7 +68,7 @@ fn with_pins<R>(n: usize, f: impl FnOnce() -> Result<R>) -> Result<R> {
 /// Has KVM allocate VMIDs on CPU 0 for `n` new VMs, as their first vcpu
 /// loads there; calls `each` with the time of each allocation and whether
 /// it rolled over. Returns the number of rollovers.
-fn new_vms(n: usize, mut each: impl FnMut(u64, bool)) -> Result<u64> {
+fn new_vms(n: usize, mut each: impl FnMut(u64, bool) + Send) -> Result<u64> {
     let r0 = rollovers();
     ffi::on_cpu(0, |c| {
         for _ in 0..n {
@@ -110,8 +108,7 @@ pub(crate) fn rollover(nr_pins: usize) -> Result<u64> {
 pub(crate) fn first_load_after_rollover(pinned: bool) -> Result<u64> {
     let vm = KvmVmid::new_unallocated();
     let pin = if pinned {
-        // SAFETY: the pin is dropped, never leaked, before its VMID goes.
-        Some(unsafe { OwnedPin::take(&vm) }?)
+        Some(OwnedPin::take(&vm)?)
     } else {
         None
     };
@@ -160,7 +157,12 @@ pub(crate) fn report(unloaded: u64, cap: u32) -> Result {
     pr_info!("bench: rollover, 0 pins: {} ns\n", r0);
     pr_info!("bench: rollover, {} pins (full budget): {} ns\n", full, rf);
     let (i, f) = ratio(rf, r0);
-    pr_info!("bench: rollover ratio full/empty: {}.{:03}\n", i, f);
+    pr_info!(
+        "bench: rollover ratio full/empty, {}-bit VMIDs: {}.{:03} (goal <= 1.100)\n",
+        bits,
+        i,
+        f
+    );
     let lp = first_load_after_rollover(true)?;
     let lu = first_load_after_rollover(false)?;
     pr_info!(

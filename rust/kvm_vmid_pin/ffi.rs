@@ -8,11 +8,12 @@
 //! hooks come from `patches/0002-KVM-arm64-Let-a-module-pin-VMIDs-*`:
 //! `kvm_arm_vmid_bits`, `kvm_arm_vmid_pin_register()` and
 //! `kvm_arm_vmid_pin()`/`unpin()` (which other drivers call, and which
-//! reach this module through its `pin` and `unpin` ops). The crate's other raw C
-//! calls are in the files shared by path: `common/ops_table.rs` (the ops
-//! table) and, in test builds only, `common/kvm.rs` and
-//! `common/test_vm.rs` (VMs for KUnit); `ops.rs` names `bindings::` types
-//! only, in the signatures of the ops C calls.
+//! reach this module through its `pin` and `unpin` ops). The crate's other
+//! raw C calls are in the files shared by path: `common/arm64_host.rs` (the
+//! exception level and KVM's VMID width, a submodule of this file),
+//! `common/ops_table.rs` (the ops table) and, in test builds only,
+//! `common/kvm.rs` and `common/test_vm.rs` (VMs for KUnit); `ops.rs` names
+//! `bindings::` types only, in the signatures of the ops C calls.
 //!
 //! # Locking
 //!
@@ -26,8 +27,15 @@ use core::marker::PhantomData;
 use kernel::{
     bindings,
     prelude::*,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    },
     types::Opaque, //
 };
+
+#[path = "../common/arm64_host.rs"]
+mod arm64_host;
 
 /// How KVM runs on this host, as the allocator sees it.
 #[derive(Clone, Copy, Debug)]
@@ -45,11 +53,9 @@ impl Host {
     /// initialised), the CPU count and the mode.
     pub(crate) fn query() -> Self {
         Self {
-            // SAFETY: `kvm_arm_vmid_bits` is written once, at KVM's init,
-            // before any module loads (`__ro_after_init`).
-            vmid_bits: unsafe { bindings::kvm_arm_vmid_bits },
+            vmid_bits: arm64_host::kvm_vmid_bits(),
             nr_cpus: kernel::cpu::nr_cpu_ids(),
-            vhe: running_at_el2(),
+            vhe: arm64_host::running_at_el2(),
         }
     }
 
@@ -63,15 +69,6 @@ impl Host {
     }
 }
 
-/// Whether this kernel runs at EL2, i.e. KVM runs in VHE mode.
-fn running_at_el2() -> bool {
-    let el: u64;
-    // SAFETY: reading `CurrentEL` has no side effect and is allowed at EL1
-    // and EL2.
-    unsafe { core::arch::asm!("mrs {}, CurrentEL", out(reg) el, options(nomem, nostack)) };
-    (el >> 2) & 3 == 2
-}
-
 /// A `struct kvm_vmid`: the VMID of one stage-2 MMU.
 ///
 /// A `&KvmVmid` is either a VM's (`kvm->arch.mmu.vmid`) or one that no VM
@@ -83,6 +80,12 @@ fn running_at_el2() -> bool {
 /// The wrapped `struct kvm_vmid` is valid for the lifetime of the reference.
 #[repr(transparent)]
 pub(crate) struct KvmVmid(Opaque<bindings::kvm_vmid>);
+
+// SAFETY: a `struct kvm_vmid` is one `atomic64_t`, `id`; through a
+// `&KvmVmid` this module only reads it atomically ([`KvmVmid::id`]) or
+// passes the pointer to KVM, which changes it atomically under
+// `cpu_vmid_lock`. So a `&KvmVmid` may be shared between CPUs.
+unsafe impl Sync for KvmVmid {}
 
 impl KvmVmid {
     /// A VMID that was never allocated (`id == 0`), owned by a test.
@@ -114,9 +117,13 @@ impl KvmVmid {
 
     /// The current value: `generation | index`, or 0 if never allocated.
     pub(crate) fn id(&self) -> u64 {
-        // SAFETY: by the type invariant the `kvm_vmid` is valid, and `id` is
-        // an `atomic64_t`, which may be read concurrently.
-        unsafe { bindings::atomic64_read(&raw const (*self.as_raw()).id) as u64 }
+        // SAFETY: by the type invariant the `kvm_vmid` is valid for as long
+        // as `self` is borrowed; `id.counter` is the `s64` of an
+        // `atomic64_t`, aligned for it, which KVM only accesses with C atomic
+        // operations, as `Atomic` does.
+        let id = unsafe { Atomic::<i64>::from_ptr(&raw mut (*self.as_raw()).id.counter) };
+        // CAST: `generation | index`, never negative.
+        id.load(Relaxed) as u64
     }
 }
 
@@ -167,15 +174,6 @@ pub(crate) fn protected_kvm() -> bool {
     ret == -(bindings::EOPNOTSUPP as i32)
 }
 
-/// `kvm_arm_vmid_pin_available()`: `Ok` if pins can be taken (a pin
-/// module is registered), else `ENODEV`, or `EOPNOTSUPP` under protected
-/// KVM. Test builds only (KUnit); `smmu_v3_btm` asks the same.
-#[cfg(ksv_test)]
-pub(crate) fn pin_available() -> Result {
-    // SAFETY: a question without a precondition.
-    kernel::error::to_result(unsafe { bindings::kvm_arm_vmid_pin_available() })
-}
-
 /// The context of [`on_cpu`]'s closure: interrupts off on the CPU it
 /// names, as at vcpu load, where KVM updates its per-CPU VMID state.
 ///
@@ -206,14 +204,17 @@ impl OnCpu {
 
 /// Runs `f` on `cpu` with interrupts off (`smp_call_function_single()`,
 /// waiting for it), for the tests of KVM's per-CPU VMID state.
+///
+/// `f` runs on another CPU, which may be another thread than the
+/// caller's: hence `F: Send`.
 #[cfg(ksv_test)]
-pub(crate) fn on_cpu<F: FnMut(&OnCpu)>(cpu: u32, mut f: F) -> Result {
+pub(crate) fn on_cpu<F: FnMut(&OnCpu) + Send>(cpu: u32, mut f: F) -> Result {
     /// The `smp_call_func_t` that runs `f` on the target CPU.
     ///
     /// # Safety
     ///
     /// `data` is a valid `&mut F`, exclusive for the call.
-    unsafe extern "C" fn call<F: FnMut(&OnCpu)>(data: *mut c_void) {
+    unsafe extern "C" fn call<F: FnMut(&OnCpu) + Send>(data: *mut c_void) {
         // SAFETY: `data` is the `&mut F` of `on_cpu`, which waits for this
         // call to return.
         let f = unsafe { &mut *data.cast::<F>() };
@@ -235,6 +236,10 @@ pub(crate) fn on_cpu<F: FnMut(&OnCpu)>(cpu: u32, mut f: F) -> Result {
 ///
 /// Test builds only: the KUnit tests and benchmarks pin this way.
 ///
+/// Leaking one (`mem::forget`) is safe: the pin table keeps the VMID's
+/// address only as a key and never reads through it, so a leaked pin keeps
+/// its index (and a module reference) taken, and nothing else.
+///
 /// # Invariants
 ///
 /// One pin on `vmid`, taken with `kvm_arm_vmid_pin()`, is owned by this
@@ -250,14 +255,9 @@ pub(crate) struct OwnedPin<'a> {
 impl<'a> OwnedPin<'a> {
     /// Pins `vmid`, which the borrow keeps at its address (the pin's
     /// owner key) and alive while pinned.
-    ///
-    /// # Safety
-    ///
-    /// The value is dropped, not leaked (`mem::forget`), before `vmid`'s
-    /// storage goes: the pin table keeps its address until the unpin.
-    pub(crate) unsafe fn take(vmid: &'a KvmVmid) -> Result<Self> {
-        // SAFETY: `vmid` is valid, and the caller drops this value, which
-        // puts the pin, before `vmid` goes.
+    pub(crate) fn take(vmid: &'a KvmVmid) -> Result<Self> {
+        // SAFETY: `vmid` is valid for the call; the borrow keeps it valid
+        // and at its address until the unpin in `drop`.
         let ret = unsafe { bindings::kvm_arm_vmid_pin(vmid.as_raw()) };
         kernel::error::to_result(ret)?;
         // INVARIANT: the pin succeeded: it is ours from here, and put on
@@ -284,13 +284,16 @@ impl Drop for OwnedPin<'_> {
 
 /// `kvm_arm_vmid_unpin()` without a pin, to test that it changes nothing.
 ///
-/// # Safety
-///
-/// No pin on `vmid` exists; otherwise its holder's pin would be dropped
-/// while the holder still uses the VMID.
+/// The caller must hold no pin on `vmid`: an [`OwnedPin`] borrows its
+/// VMID for as long as it holds the pin, and the tests pin only through
+/// those, so a test VMID is pinned by none while it is not borrowed. Were
+/// another holder's pin dropped here, that holder's VMID could move at the
+/// next rollover: wrong, but not undefined behaviour, as the allocator
+/// keeps every VMID valid.
 #[cfg(ksv_test)]
-pub(crate) unsafe fn unpin_unowned(vmid: &KvmVmid) {
-    // SAFETY: `vmid` is valid; the caller guarantees no pin is dropped.
+pub(crate) fn unpin_unowned(vmid: &KvmVmid) {
+    // SAFETY: `vmid` is valid for the call; `kvm_arm_vmid_unpin()` only
+    // reads it and changes the pin module's bookkeeping.
     unsafe { bindings::kvm_arm_vmid_unpin(vmid.as_raw()) };
 }
 

@@ -91,27 +91,31 @@ unsafe extern "C" fn unpin(vmid: *mut bindings::kvm_vmid) -> bool {
     let mut locked = unsafe { Locked::assume_held() };
     // SAFETY: `vmid` is valid for the call, as documented above.
     let vmid = unsafe { KvmVmid::from_raw(vmid) };
-    // SAFETY: by the contract of `kvm_arm_vmid_unpin()`, its caller gives
-    // up a pin it owns, or holds none (the put then changes nothing).
-    unsafe { pins::put(&mut locked, vmid) }
+    // By the contract of `kvm_arm_vmid_unpin()`, its caller gives up a pin
+    // it owns, or holds none (the put then changes nothing).
+    pins::put(&mut locked, vmid)
 }
 
 /// `kvm_vmid_pin_ops::rollover`: keeps the pinned indices used in the new
-/// generation.
+/// generation, and returns the lowest index `>= 1` left free in `map`
+/// (`NUM_USER_VMIDS` if none), where `new_vmid()` starts its search.
+///
+/// KVM takes the index as a hint only: a wrong one would cost VMIDs, never
+/// two VMs one VMID. Without a table, 1: where KVM starts without a hint.
 ///
 /// # Safety
 ///
 /// Called from `flush_context()` with `cpu_vmid_lock` held; `map` is
 /// `vmid_map`.
-unsafe extern "C" fn rollover(map: *mut usize) {
+unsafe extern "C" fn rollover(map: *mut usize) -> usize {
     // SAFETY: as in `pin`.
     let mut locked = unsafe { Locked::assume_held() };
     let Some(bits) = pins::table(&mut locked).map(|t| t.bits()) else {
-        return;
+        return 1;
     };
     // SAFETY: `map` is `vmid_map`, sized for `bits`, the width of the
     // allocator (the table was built for it), and the lock is held until
     // this op returns.
     let map = unsafe { ffi::vmid_map(map, bits) };
-    pins::rollover(&mut locked, map);
+    pins::rollover(&mut locked, map)
 }

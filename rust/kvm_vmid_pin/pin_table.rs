@@ -12,7 +12,8 @@
 //! allocator's three questions, in the order of `arch/arm64/mm/context.c`:
 //!
 //! - at a rollover, [`PinTable::rollover`] sets the pinned indices in the
-//!   new `vmid_map`, so that no other VM is given them;
+//!   new `vmid_map`, so that no other VM is given them, and says where the
+//!   first free index is, so that `new_vmid()` need not scan past them;
 //! - in `new_vmid()`, after the CPUs' reserved VMIDs,
 //!   [`PinTable::is_pinned`] says whether a stale VMID keeps its index;
 //! - in `kvm_arm_vmid_pin()`, [`PinTable::may_pin`] refuses a pin past the
@@ -73,6 +74,10 @@ pub const WORD_BITS: usize = usize::BITS as usize;
 pub const fn bitmap_words(nbits: usize) -> usize {
     nbits.div_ceil(WORD_BITS)
 }
+
+/// Words of [`PinTable`]'s summary of the pinned bitmap: one bit for each
+/// word of a bitmap of 16-bit VMIDs, the widest.
+const OPEN_WORDS: usize = bitmap_words(bitmap_words(1 << 16));
 
 /// The most VMIDs that may ever be pinned, in signed arithmetic.
 ///
@@ -147,6 +152,9 @@ pub fn cap(vmid_bits: u32, nr_cpus: u32, max_pins: u32) -> Option<u32> {
 /// - `nr_pinned` is the number of set bits in `pinned`, and never exceeds
 ///   `cap`, which is at least 1 and at most [`budget`].
 /// - Index 0 is never pinned.
+/// - Bit `w` of `open` is set if and only if word `w` of `pinned` has a
+///   clear bit at an index in `1..1 << bits`; no other bit of `open` is
+///   set.
 #[derive(Clone)]
 pub struct PinTable<S, W> {
     bits: u32,
@@ -154,6 +162,9 @@ pub struct PinTable<S, W> {
     nr_pinned: usize,
     slots: S,
     pinned: W,
+    /// Which words of `pinned` have an index that may be pinned and is
+    /// not: the only words where a rollover can find a free index.
+    open: [usize; OPEN_WORDS],
     stats: Stats,
 }
 
@@ -202,16 +213,37 @@ where
         let cap = cap(bits, nr_cpus, max_pins)?;
         slots.fill(Slot::default());
         pinned.fill(0);
+        // Every word has an index in `1..n`, none of them pinned: `n >= 4`.
+        let mut open = [0; OPEN_WORDS];
+        for w in 0..pinned.len() {
+            open[w / WORD_BITS] |= 1 << (w % WORD_BITS);
+        }
         // INVARIANT: `bits`, the storage sizes and the cap were checked
-        // above; no slot has references and no bit is set.
+        // above; no slot has references, no bit of `pinned` is set, and
+        // every word of it is open.
         Some(Self {
             bits,
             cap,
             nr_pinned: 0,
             slots,
             pinned,
+            open,
             stats: Stats::default(),
         })
+    }
+
+    /// The bits of word `w` of a VMID bitmap that are indices a VM may be
+    /// given: not index 0, and below `1 << bits`.
+    fn usable(&self, w: usize) -> usize {
+        let mut mask = usize::MAX;
+        if w == 0 {
+            mask &= !1;
+        }
+        let left = (1usize << self.bits).saturating_sub(w * WORD_BITS);
+        if left < WORD_BITS {
+            mask &= (1 << left) - 1;
+        }
+        mask
     }
 
     /// VMID width in bits.
@@ -352,9 +384,14 @@ where
             return Err(PinError::Conflict);
         }
         self.slots[i] = Slot { owner, refs: 1 };
-        self.pinned[i / WORD_BITS] |= 1 << (i % WORD_BITS);
-        // INVARIANT: the slot and its bit were set together; `may_pin`
-        // checked that one more pin stays within the cap.
+        let w = i / WORD_BITS;
+        self.pinned[w] |= 1 << (i % WORD_BITS);
+        if !self.pinned[w] & self.usable(w) == 0 {
+            self.open[w / WORD_BITS] &= !(1 << (w % WORD_BITS));
+        }
+        // INVARIANT: the slot and its bit were set together, and the word
+        // closed if that was its last unpinned index; `may_pin` checked
+        // that one more pin stays within the cap.
         self.nr_pinned += 1;
         self.stats.pins += 1;
         Ok(idx)
@@ -396,18 +433,34 @@ where
             return Ok(false);
         }
         slot.owner = 0;
-        self.pinned[idx / WORD_BITS] &= !(1 << (idx % WORD_BITS));
-        // INVARIANT: the last reference and the bit went together.
+        let w = idx / WORD_BITS;
+        self.pinned[w] &= !(1 << (idx % WORD_BITS));
+        self.open[w / WORD_BITS] |= 1 << (w % WORD_BITS);
+        // INVARIANT: the last reference and the bit went together, and the
+        // word, which now has an unpinned index (`idx >= 1`), is open.
         self.nr_pinned -= 1;
         Ok(true)
     }
 
     /// Called at a rollover: sets every pinned index in the new
-    /// generation's `vmid_map`.
+    /// generation's `vmid_map`, and returns the lowest index `>= 1` whose
+    /// bit is then clear, or `1 << bits` if there is none.
     ///
-    /// One OR per bitmap word, whatever the number of pins. No VMID is
-    /// written: a pinned VM's VMID moves to the new generation in
-    /// `new_vmid()`, after the CPUs' reserved VMIDs are updated.
+    /// `vmid_map` has [`bitmap_words`]`(1 << bits)` words, and the CPUs'
+    /// reserved VMIDs set. `new_vmid()` starts its search for a free index
+    /// at the returned one, instead of scanning past every pinned index
+    /// from index 1. Bits at `1 << bits` and above are not indices: they
+    /// are neither read nor returned.
+    ///
+    /// One OR per bitmap word, whatever the number of pins, then at most
+    /// one more read of each word that has an unpinned index, in order,
+    /// until one of them has a clear bit: `vmid_map` is not scanned twice.
+    /// Only the CPUs' reserved VMIDs can fill such a word, so at most
+    /// `nr_cpus + 1` of them are read, found by `bitmap_words(1 << bits)`
+    /// bits of the table's own (16 words at 16 bits).
+    ///
+    /// No VMID is written: a pinned VM's VMID moves to the new generation
+    /// in `new_vmid()`, after the CPUs' reserved VMIDs are updated.
     ///
     /// # Examples
     ///
@@ -420,14 +473,50 @@ where
     /// t.pin(0xb000, 0x1c1).unwrap(); // index 0xc1 = 193: word 3, bit 1
     /// // The new generation's map, with index 0 and a CPU's reserved index 9.
     /// let mut map = vec![(1 << 0) | (1 << 9), 0, 0, 0];
-    /// t.rollover(&mut map);
+    /// assert_eq!(t.rollover(&mut map), 1); // never index 0
     /// assert_eq!(map, [(1 << 0) | (1 << 5) | (1 << 9), 0, 0, 1 << 1]);
     /// assert_eq!(t.stats().rollovers, 1);
+    ///
+    /// // Indices 1 to 4 pinned, 6 reserved: the first free index is 7.
+    /// for (owner, idx) in (1..=4).enumerate() {
+    ///     t.pin(0xc000 + owner, 0x100 | idx).unwrap();
+    /// }
+    /// let mut map = vec![1 << 6, 0, 0, 0];
+    /// assert_eq!(t.rollover(&mut map), 7);
     /// ```
-    pub fn rollover(&mut self, vmid_map: &mut [usize]) {
+    pub fn rollover(&mut self, vmid_map: &mut [usize]) -> usize {
         for (m, p) in vmid_map.iter_mut().zip(self.pinned.iter()) {
             *m |= *p;
         }
         self.stats.rollovers += 1;
+        self.first_free(vmid_map)
+    }
+
+    /// The lowest index `>= 1` whose bit is clear in `vmid_map`, a map
+    /// with every pinned index set; `1 << bits` if there is none.
+    ///
+    /// A word that is not open has every index of `1..1 << bits` in it
+    /// pinned (type invariant), so set in `vmid_map`: only open words are
+    /// read, lowest first.
+    fn first_free(&self, vmid_map: &[usize]) -> usize {
+        let n = 1usize << self.bits;
+        let open = self.open.iter().take(bitmap_words(self.pinned.len()));
+        for (o, &bits) in open.enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                // CAST: below `WORD_BITS`, since `bits != 0`.
+                let w = o * WORD_BITS + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let Some(&m) = vmid_map.get(w) else {
+                    return n;
+                };
+                let free = !m & self.usable(w);
+                if free != 0 {
+                    // CAST: as above; the sum is a usable index, below `n`.
+                    return w * WORD_BITS + free.trailing_zeros() as usize;
+                }
+            }
+        }
+        n
     }
 }

@@ -213,19 +213,53 @@ pub(crate) fn table(locked: &mut Locked) -> Option<&Table> {
     table_mut(locked).as_ref()
 }
 
+/// The installed table and its view: removes and frees them when dropped.
+///
+/// Only [`install`], which is `unsafe`, makes one; its caller promises the
+/// order of the drop.
+///
+/// # Invariants
+///
+/// The table and its view were installed by [`install`], and this value is
+/// dropped only once the ops are unregistered and no reader of the view is
+/// left.
+#[must_use = "dropping it removes the table"]
+pub(crate) struct Installed(());
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant the ops are unregistered and no
+        // reader of the view is left.
+        let table = unsafe { remove() };
+        if let Some(t) = &table {
+            pr_info!(
+                "unloaded: {} pins, {} unpins, {} rollovers seen\n",
+                t.stats().pins,
+                t.stats().unpins,
+                t.stats().rollovers
+            );
+        }
+    }
+}
+
 /// Installs the table and its view at module init, before the ops are
-/// registered.
+/// registered; they are removed and freed when the returned value is
+/// dropped.
 ///
 /// # Safety
 ///
-/// The ops are not registered, and nothing else uses the table.
-pub(crate) unsafe fn install(table: Table) -> Result {
+/// The ops are not registered, and nothing else uses the table. The
+/// returned value is dropped only after the ops, registered after this
+/// call, are unregistered, and after every reader of the view (the debugfs
+/// file, the tests) is gone; or before the ops were ever registered.
+pub(crate) unsafe fn install(table: Table) -> Result<Installed> {
     let view = View::new(&table)?;
     // SAFETY: no op is registered, so nothing else accesses the cell.
     unsafe { *TABLE.0.get() = Some(table) };
     // INVARIANT: a view given up here, freed by `remove`.
     VIEW.store(KBox::into_raw(view), Ordering::Release);
-    Ok(())
+    // INVARIANT: installed just above; the caller drops it in order.
+    Ok(Installed(()))
 }
 
 /// Removes the table and its view, to be freed by the caller.
@@ -237,7 +271,7 @@ pub(crate) unsafe fn install(table: Table) -> Result {
 ///
 /// The ops are unregistered, and no reader of the view is left (the
 /// debugfs file is removed).
-pub(crate) unsafe fn remove() -> Option<Table> {
+unsafe fn remove() -> Option<Table> {
     let v = VIEW.swap(core::ptr::null_mut(), Ordering::AcqRel);
     if !v.is_null() {
         // SAFETY: by the invariant of `VIEW` this is the box `install` gave
@@ -291,12 +325,12 @@ pub(crate) fn get(locked: &mut Locked, vmid: &KvmVmid) -> Result<u16> {
 /// Returns `true` if a pin was dropped. A put without a matching get
 /// changes nothing but the `bad_puts` counter and returns `false`.
 ///
-/// # Safety
-///
-/// The caller owns one pin reference on `vmid` and gives it up, or no pin
-/// on `vmid` exists (nothing changes then). A put for a pin someone else
-/// owns would unpin a VMID that its owner (e.g. a vSMMU) still uses.
-pub(crate) unsafe fn put(locked: &mut Locked, vmid: &KvmVmid) -> bool {
+/// The op calls it for each `kvm_arm_vmid_unpin()`, whose caller gives up
+/// a pin it owns (the owning types, e.g. `smmu_v3_btm`'s `VmPin`, unpin in
+/// their `Drop`). A put for a pin someone else owns would unpin a VMID
+/// that its owner still uses: a logic error, not undefined behaviour, as
+/// the table only keeps addresses as keys.
+pub(crate) fn put(locked: &mut Locked, vmid: &KvmVmid) -> bool {
     let Some(t) = table_mut(locked).as_mut() else {
         return false;
     };
@@ -305,12 +339,17 @@ pub(crate) unsafe fn put(locked: &mut Locked, vmid: &KvmVmid) -> bool {
     ret
 }
 
-/// The rollover hook: sets every pinned index in the new `vmid_map`. One
-/// OR per bitmap word; no VMID is written.
-pub(crate) fn rollover(locked: &mut Locked, vmid_map: &mut [usize]) {
+/// The rollover hook: sets every pinned index in the new `vmid_map`, and
+/// returns the lowest index `>= 1` left free in it (`1 << bits` if none),
+/// where `new_vmid()` starts its search. One OR per bitmap word; no VMID
+/// is written.
+///
+/// Without a table, returns 1: where `new_vmid()` starts without a hint.
+pub(crate) fn rollover(locked: &mut Locked, vmid_map: &mut [usize]) -> usize {
     let Some(t) = table_mut(locked).as_mut() else {
-        return;
+        return 1;
     };
-    t.rollover(vmid_map);
+    let free = t.rollover(vmid_map);
     publish(t, None);
+    free
 }

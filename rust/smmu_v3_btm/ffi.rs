@@ -1,18 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Safe wrappers over the SMMUv3 BTM hooks and KVM's VMID API (the only
-//! FFI of this module).
+//! Safe wrappers over the SMMUv3 BTM hooks, iommufd's vIOMMU and KVM's
+//! VMID API (the only FFI of this module, with the files it shares by
+//! path: `common/arm64_host.rs`, `common/ops_table.rs`, `common/kvm.rs`,
+//! and in test builds `common/test_vm.rs`).
 //!
 //! C headers: [`include/linux/arm-smmu-v3-btm.h`](srctree/include/linux/arm-smmu-v3-btm.h),
+//! [`include/linux/iommufd.h`](srctree/include/linux/iommufd.h),
 //! [`arch/arm64/include/asm/kvm_host.h`](srctree/arch/arm64/include/asm/kvm_host.h)
 
+use crate::kvm::Kvm;
 use crate::policy::Pinning;
+use core::ptr::NonNull;
 use kernel::{
     bindings,
     error::to_result,
     prelude::*,
     types::Opaque, //
 };
+
+#[path = "../common/arm64_host.rs"]
+mod arm64_host;
 
 /// The SMMUv3 BTM hooks, registered for as long as this value lives.
 pub(crate) type Registration = crate::ops_table::Registration<bindings::arm_smmu_btm_ops>;
@@ -44,14 +52,9 @@ impl Host {
     pub(crate) fn query() -> Self {
         // SAFETY: a question without a precondition.
         let ret = unsafe { bindings::kvm_arm_vmid_pin_available() };
-        // SAFETY: written once at KVM's init, before modules load; 0 if KVM
-        // is not initialised.
-        let bits = unsafe { bindings::kvm_arm_vmid_bits };
-        let el: u64;
-        // SAFETY: reading `CurrentEL` has no side effect, at EL1 and EL2.
-        unsafe { core::arch::asm!("mrs {}, CurrentEL", out(reg) el, options(nomem, nostack)) };
+        let bits = arm64_host::kvm_vmid_bits();
         Self {
-            vhe: (el >> 2) & 3 == 2,
+            vhe: arm64_host::running_at_el2(),
             // Under protected KVM (`EOPNOTSUPP`) the hypervisor owns VMIDs.
             kvm_vmid_bits: (ret != -(bindings::EOPNOTSUPP as i32) && bits > 0).then_some(bits),
             pinning: if ret == 0 {
@@ -129,16 +132,20 @@ impl Drop for Reserved {
 
 /// A pin on a VM's stage-2 VMID (`kvm_arm_vmid_pin()`).
 ///
+/// It holds no reference on the VM: its owner keeps the VM alive (a
+/// vSMMU's vIOMMU holds the VM's file until after the vSMMU is destroyed).
+///
 /// # Invariants
 ///
 /// One pin on `kvm`'s VMID is held until drop, and `kvm` stays alive for as
-/// long: the vIOMMU holds the VM's file until after its vSMMU is destroyed.
+/// long.
 pub(crate) struct VmPin {
-    kvm: *mut bindings::kvm,
+    kvm: NonNull<bindings::kvm>,
     value: u16,
 }
 
-// SAFETY: the pin API may be called from any thread.
+// SAFETY: the pin API may be called from any thread, and the VM's
+// `stats_id`, which `vm_name` reads, never changes.
 unsafe impl Send for VmPin {}
 
 impl VmPin {
@@ -146,15 +153,20 @@ impl VmPin {
     ///
     /// # Safety
     ///
-    /// `kvm` must stay alive until the value is dropped.
-    pub(crate) unsafe fn new(kvm: *mut bindings::kvm) -> Result<Self> {
-        // SAFETY: `kvm` is alive, and stays so until the unpin, per the
+    /// The VM must stay alive until the value is dropped.
+    pub(crate) unsafe fn new(kvm: &Kvm) -> Result<Self> {
+        let ptr = kvm.as_raw();
+        // SAFETY: the VM is alive, and stays so until the unpin, per the
         // caller.
-        let ret = unsafe { bindings::kvm_arm_vmid_pin(&raw mut (*kvm).arch.mmu.vmid) };
+        let ret = unsafe { bindings::kvm_arm_vmid_pin(&raw mut (*ptr).arch.mmu.vmid) };
         to_result(ret).inspect_err(|&e| said_why(e))?;
         // INVARIANT: the pin was taken: owned from here, and given back on
-        // drop if the conversion below fails.
-        let mut p = Self { kvm, value: 0 };
+        // drop if the conversion below fails; the VM outlives it, per the
+        // caller.
+        let mut p = Self {
+            kvm: NonNull::from(kvm).cast(),
+            value: 0,
+        };
         p.value = u16::try_from(ret).map_err(|_| EINVAL)?;
         Ok(p)
     }
@@ -164,16 +176,11 @@ impl VmPin {
         self.value
     }
 
-    /// The VM's address, to compare VMs (never shown).
-    pub(crate) fn kvm(&self) -> usize {
-        self.kvm as usize
-    }
-
     /// The VM's statistics name, `kvm-<pid>`, for messages and debugfs.
     pub(crate) fn vm_name(&self) -> &str {
         // SAFETY: the VM is alive (type invariant); `stats_id` is a
         // NUL-terminated string set at creation and never changed.
-        let id = unsafe { CStr::from_char_ptr((*self.kvm).stats_id.as_ptr()) };
+        let id = unsafe { CStr::from_char_ptr((*self.kvm.as_ptr()).stats_id.as_ptr()) };
         id.to_str().unwrap_or("?")
     }
 }
@@ -182,29 +189,72 @@ impl Drop for VmPin {
     fn drop(&mut self) {
         // SAFETY: by the type invariant we hold a pin on the VM's VMID, and
         // the VM is alive.
-        unsafe { bindings::kvm_arm_vmid_unpin(&raw mut (*self.kvm).arch.mmu.vmid) };
+        unsafe { bindings::kvm_arm_vmid_unpin(&raw mut (*self.kvm.as_ptr()).arch.mmu.vmid) };
     }
 }
 
-/// The VM a vIOMMU holds (`viommu->kvm_file`: iommufd holds its device's
-/// VM file from allocation to destroy), or NULL; its stage-2 parent (an
-/// identity, never shown); and its iommufd object id.
+/// The identity of a vIOMMU's stage-2 parent (`viommu->hwpt`): compared,
+/// never shown nor dereferenced.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Parent(usize);
+
+impl Parent {
+    /// A parent that no vIOMMU has, numbered `n`, for the KUnit tests.
+    #[cfg(ksv_test)]
+    pub(crate) const fn fake(n: usize) -> Self {
+        // Kernel pointers are never this small.
+        Self(n)
+    }
+}
+
+/// A vIOMMU that the SMMU driver is initialising (`struct
+/// iommufd_viommu`).
 ///
-/// # Safety
+/// # Invariants
 ///
-/// `viommu` is a vIOMMU being initialised by the SMMU driver.
-pub(crate) unsafe fn viommu_kvm_parent_id(
-    viommu: *mut bindings::iommufd_viommu,
-) -> (*mut bindings::kvm, usize, u32) {
-    // SAFETY: valid per the caller; a held VM file's `private_data` is its
-    // `struct kvm`.
-    unsafe {
-        let file = (*viommu).kvm_file;
-        let kvm = if file.is_null() {
-            core::ptr::null_mut()
-        } else {
-            (*file).private_data.cast()
-        };
-        (kvm, (*viommu).hwpt as usize, (*viommu).obj.id)
+/// The vIOMMU is valid for the lifetime of the reference, and holds its
+/// `kvm_file` (or none) for as long.
+#[repr(transparent)]
+pub(crate) struct Viommu(Opaque<bindings::iommufd_viommu>);
+
+impl Viommu {
+    /// Creates a reference from a raw pointer.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` points to a vIOMMU that stays valid, with its `kvm_file`, for
+    /// `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::iommufd_viommu) -> &'a Self {
+        // SAFETY: `Viommu` is a transparent wrapper of `iommufd_viommu`,
+        // valid for `'a` per the caller.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// Its iommufd object id, for messages and debugfs.
+    pub(crate) fn id(&self) -> u32 {
+        // SAFETY: the vIOMMU is valid by the type invariant; the id is set
+        // before the driver initialises it.
+        unsafe { (*self.0.get()).obj.id }
+    }
+
+    /// Its stage-2 parent.
+    pub(crate) fn parent(&self) -> Parent {
+        // SAFETY: as in `id`; `hwpt` is set before the driver's init.
+        Parent(unsafe { (*self.0.get()).hwpt } as usize)
+    }
+
+    /// The VM whose file the vIOMMU holds (iommufd holds its device's VM
+    /// file from allocation to destroy), if any.
+    pub(crate) fn vm(&self) -> Option<&Kvm> {
+        // SAFETY: the vIOMMU is valid by the type invariant.
+        let file = unsafe { (*self.0.get()).kvm_file };
+        if file.is_null() {
+            return None;
+        }
+        // SAFETY: `file` is a KVM VM file that the vIOMMU holds for the
+        // lifetime of `self` (type invariant); its `private_data` is the
+        // VM, on which the open file holds a `users_count` reference until
+        // its release (the `Kvm` invariant).
+        Some(unsafe { &*(*file).private_data.cast::<Kvm>() })
     }
 }

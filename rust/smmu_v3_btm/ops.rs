@@ -3,21 +3,36 @@
 //! The `struct arm_smmu_btm_ops` this module registers with the SMMUv3
 //! driver. The driver calls them in process context, holding the hooks'
 //! rwsem for read.
+//!
+//! Each VMID this module gives the driver is owned by the cookie the
+//! driver holds until `vmid_put`: a [`PrivateVmid`] (a reservation) or a
+//! [`VsmmuVmid`] (a pin of the VM's VMID). The cookie also owns the
+//! VMID's debugfs record ([`Shown`]).
+//!
+//! A VMM can ask for vIOMMUs at will, so a refusal is said once per reason
+//! (`pr_warn_once!`), with the details at debug level (`dev_dbg!`). The
+//! driver then falls back to the stage-2 parent's VMID, without BTM
+//! (counted in debugfs as `vsmmu_fallbacks`).
 
 use crate::ffi::{
     self,
+    Parent,
     Reserved,
+    Viommu,
     VmPin, //
 };
+use crate::kvm::Kvm;
 use crate::ops_table::OpsTable;
 use crate::policy::{
     self,
     Idr0, //
 };
 use crate::state::{
-    Private,
+    DevKey,
     PrivateView,
+    Shown,
     Smmu,
+    VmKey,
     Vsmmu,
     STATE, //
 };
@@ -26,6 +41,7 @@ use kernel::{
     bindings,
     device::Device,
     prelude::*,
+    str::CString,
     sync::aref::ARef,
     types::ForeignOwnable, //
 };
@@ -41,15 +57,16 @@ pub(crate) static OPS: OpsTable<bindings::arm_smmu_btm_ops> =
     });
 
 /// TEST ONLY (built with `--cfg ksv_test`, never in production): treat
-/// every SMMU as if `IDR0.BTM` and `IDR0.HYP` were set, so that the
-/// BTM-in-use path runs on QEMU, whose SMMUv3 has no BTM. Clearing CR2.PTM
-/// there changes nothing.
+/// every SMMU as if `IDR0.HYP` were set, so that the BTM-in-use path runs
+/// on QEMU's SMMUv3, which has no HYP, in an nVHE host too. It never
+/// assumes `IDR0.BTM`: the driver clears CR2.PTM only on an SMMU that has
+/// BTM after its errata, so the test boots run QEMU with BTM emulated.
 #[cfg(ksv_test)]
-fn test_override(idr0: u32, btm: bool) -> (u32, bool) {
+fn test_override(idr0: u32) -> u32 {
     if crate::module_parameters::test_assume_btm.value() {
-        (idr0 | policy::IDR0_BTM | policy::IDR0_HYP, true)
+        idr0 | policy::IDR0_HYP
     } else {
-        (idr0, btm)
+        idr0
     }
 }
 
@@ -63,13 +80,10 @@ fn test_override(idr0: u32, btm: bool) -> (u32, bool) {
 /// passes it through [`test_override`], the KUnit tests' fake SMMUs never
 /// do. `idr0_read` is what the SMMU has, for debugfs.
 ///
-/// # Safety
-///
-/// `dev` is a valid `struct device` with a reference held for the call
-/// (the driver's SMMU, or a test's initialised fake); its address is the
-/// SMMU's key until [`forget`].
-pub(crate) unsafe fn decide_smmu(
-    dev: *mut bindings::device,
+/// `dev` is the driver's SMMU, or a test's fake; the record keeps a
+/// reference on it until [`forget`].
+pub(crate) fn decide_smmu(
+    dev: &Device,
     idr0_read: u32,
     idr0: u32,
     btm: bool,
@@ -85,9 +99,8 @@ pub(crate) unsafe fn decide_smmu(
         host.kvm_vmid_bits,
         host.pinning,
     );
-    // SAFETY: `dev` is valid and referenced for the call, per the caller;
-    // the record keeps its own reference until `forget`.
-    let device: ARef<Device> = unsafe { Device::get_device(dev) };
+    // The record's own reference, until `forget`.
+    let device: ARef<Device> = dev.into();
     #[cfg(ksv_test)]
     if idr0 != idr0_read {
         dev_warn!(
@@ -110,8 +123,9 @@ pub(crate) unsafe fn decide_smmu(
             "smmu_v3_btm cannot be unloaded while this SMMU runs with BTM\n"
         );
     }
+    let key = DevKey::of(dev);
     let smmu = Smmu {
-        dev: dev as usize,
+        dev: key,
         device,
         idr0: idr0_read,
         #[cfg(ksv_test)]
@@ -126,7 +140,7 @@ pub(crate) unsafe fn decide_smmu(
         let old = st
             .smmus
             .iter()
-            .position(|s| s.dev == dev as usize)
+            .position(|s| s.dev == key)
             .and_then(|i| st.smmus.remove(i).ok());
         st.smmus.push(smmu, GFP_KERNEL)?;
         old
@@ -147,131 +161,165 @@ pub(crate) unsafe extern "C" fn use_btm(
     vmid_bits: u32,
 ) -> bool {
     #[cfg(ksv_test)]
-    let (idr0_used, btm) = test_override(idr0, btm);
+    let idr0_used = test_override(idr0);
     #[cfg(not(ksv_test))]
     let idr0_used = idr0;
+    // SAFETY: the driver passes its SMMU device, with a reference held for
+    // the call.
+    let dev = unsafe { Device::from_raw(dev) };
     // On failure the SMMU keeps upstream behaviour (PTM set) and this
     // module does not manage its VMIDs (it has no record of it).
-    // SAFETY: the driver passes its SMMU device, valid for the call.
-    unsafe { decide_smmu(dev, idr0, idr0_used, btm, vmid_bits) }
-        .inspect_err(|e| pr_err!("no decision for an SMMU ({:?}): it keeps CR2.PTM set\n", e))
+    decide_smmu(dev, idr0, idr0_used, btm, vmid_bits)
+        .inspect_err(|e| {
+            dev_err!(
+                dev,
+                "smmu_v3_btm: no decision ({:?}): CR2.PTM stays set\n",
+                e
+            )
+        })
         .unwrap_or(false)
 }
 
-/// A VMID for a private stage-2 domain: `None` to use the driver's own.
+/// A private stage-2 domain's VMID, reserved from KVM: the cookie the
+/// driver holds for the domain.
 ///
-/// On success the reservation is returned, to be given back once to
-/// [`private_release`] (the driver holds it, boxed, as the domain's cookie).
-pub(crate) fn s2_vmid(dev: usize) -> Result<Option<(u16, Private)>> {
-    let mut st = STATE.lock();
-    let Some(s) = st.smmu(dev) else {
-        return Ok(None);
-    };
-    if !s.decision.use_btm {
-        return Ok(None);
+/// Fields drop in order: the record goes, then the reservation.
+pub(crate) struct PrivateVmid {
+    _shown: Shown,
+    res: Reserved,
+}
+
+impl PrivateVmid {
+    /// The VMID.
+    pub(crate) fn value(&self) -> u16 {
+        self.res.value()
     }
-    let bits = s.vmid_bits;
-    let res =
-        Reserved::new().inspect_err(|e| pr_err!("no KVM VMID for a stage-2 domain: {:?}\n", e))?;
+}
+
+/// A vSMMU's VMID, its VM's pinned VMID: the cookie the driver holds for
+/// the vIOMMU.
+///
+/// Fields drop in order: the record goes, then the pin.
+pub(crate) struct VsmmuVmid {
+    _shown: Shown,
+    pin: VmPin,
+}
+
+impl VsmmuVmid {
+    /// The VMID.
+    pub(crate) fn value(&self) -> u16 {
+        self.pin.value()
+    }
+}
+
+/// A VMID for a private stage-2 domain of the SMMU `dev`: `None` to use
+/// the driver's own.
+pub(crate) fn s2_vmid(dev: &Device) -> Result<Option<PrivateVmid>> {
+    let key = DevKey::of(dev);
+    let bits = {
+        let st = STATE.lock();
+        match st.smmu(key) {
+            Some(s) if s.decision.use_btm => s.vmid_bits,
+            _ => return Ok(None),
+        }
+    };
+    // Says why once per reason.
+    let res = Reserved::new()?;
     if !policy::vmid_fits(res.value(), bits) {
-        pr_err!(
-            "reserved VMID {} does not fit the SMMU's {} bits\n",
+        kernel::pr_err_once!(
+            "reserved VMID {} does not fit the SMMU's {} bits (bug)\n",
             res.value(),
             bits
         );
         return Err(ERANGE);
     }
-    let vmid = res.value();
-    st.private
-        .push(PrivateView { smmu: dev, vmid }, GFP_KERNEL)?;
-    Ok(Some((vmid, Private { smmu: dev, res })))
+    let view = PrivateView {
+        smmu: key,
+        vmid: res.value(),
+    };
+    let shown = STATE.lock().add_private(view)?;
+    Ok(Some(PrivateVmid { _shown: shown, res }))
 }
 
-/// Releases a private domain's VMID.
-pub(crate) fn private_release(entry: Private) {
-    {
-        let mut st = STATE.lock();
-        let vmid = entry.res.value();
-        if let Some(i) = st
-            .private
-            .iter()
-            .position(|p| p.smmu == entry.smmu && p.vmid == vmid)
-        {
-            let _ = st.private.remove(i);
-        }
-    }
-    // The reservation goes here, outside the lock.
-    drop(entry);
-}
-
-/// The VMID of a new vSMMU: `Ok(0)` to keep the stage-2 parent's.
+/// The VMID of a new vSMMU, its VM's pinned VMID: `Ok(None)` to keep the
+/// stage-2 parent's (the SMMU does not use BTM).
 ///
-/// `parent` identifies the stage-2 parent (`viommu->hwpt`). Two vSMMUs of
-/// one VM on one SMMU share the VM's VMID, so they must share the stage 2
-/// too: another parent is refused with `EEXIST`.
+/// `viommu_id` is the vIOMMU's iommufd id, `vm` the VM whose file it holds,
+/// `parent` its stage-2 parent. Two vSMMUs of one VM on one SMMU share the
+/// VM's VMID, so they must share the stage 2 too: another parent is
+/// refused with `EEXIST`. Every refusal is said once per reason; the
+/// driver then falls back to the parent's VMID.
 ///
 /// # Safety
 ///
-/// `kvm` is NULL or a live VM that stays alive until [`vsmmu_release`] of
-/// `viommu` (its vIOMMU holds the VM's file): the record keeps a pin on
-/// the VM's VMID and its address.
+/// `vm`, if any, stays alive until the returned cookie is dropped (its
+/// vIOMMU holds the VM's file until after `vmid_put`).
 pub(crate) unsafe fn vsmmu_vmid(
-    dev: usize,
-    viommu: usize,
+    dev: &Device,
     viommu_id: u32,
-    kvm: *mut bindings::kvm,
-    parent: usize,
-) -> Result<u16> {
+    vm: Option<&Kvm>,
+    parent: Parent,
+) -> Result<Option<VsmmuVmid>> {
+    let key = DevKey::of(dev);
     let bits = {
         let st = STATE.lock();
-        match st.smmu(dev) {
+        match st.smmu(key) {
             Some(s) if s.decision.use_btm => s.vmid_bits,
-            _ => return Ok(0),
+            _ => return Ok(None),
         }
     };
-    if kvm.is_null() {
-        pr_err!("BTM is in use: a vSMMU needs the VM of its device (add the VM file to kvm-vfio before binding)\n");
+    let Some(kvm) = vm else {
+        kernel::pr_warn_once!(
+            "a vIOMMU without a VM gets its stage-2 parent's VMID, without BTM (add the VM file to kvm-vfio before binding)\n"
+        );
+        dev_dbg!(dev, "smmu_v3_btm: vIOMMU {}: no VM\n", viommu_id);
         return Err(EINVAL);
-    }
-    // SAFETY: `kvm` is alive until the release of `viommu`, which drops
-    // the pin, per the caller.
+    };
+    // SAFETY: the VM stays alive until the cookie, which owns the pin, is
+    // dropped, per the caller. `VmPin::new` says why it failed, once.
     let pin = unsafe { VmPin::new(kvm) }
-        .inspect_err(|e| pr_err!("cannot pin the VM's VMID: {:?}\n", e))?;
+        .inspect_err(|e| dev_dbg!(dev, "smmu_v3_btm: vIOMMU {}: pin: {:?}\n", viommu_id, e))?;
     if !policy::vmid_fits(pin.value(), bits) {
-        pr_err!(
-            "VMID {} does not fit the SMMU's {} bits\n",
+        kernel::pr_err_once!(
+            "VMID {} does not fit the SMMU's {} bits (bug)\n",
             pin.value(),
             bits
         );
         return Err(ERANGE);
     }
     let vmid = pin.value();
+    let record = Vsmmu {
+        smmu: key,
+        viommu_id,
+        vm: VmKey::of(kvm),
+        parent,
+        vmid,
+        vm_name: CString::try_from_fmt(fmt!("{}", pin.vm_name()))?,
+    };
     let mut st = STATE.lock();
-    if let Some(other) = st
+    let conflict = st
         .vsmmus
         .iter()
-        .find(|v| v.smmu == dev && v.pin.kvm() == kvm as usize && v.parent != parent)
-    {
-        pr_err!(
-            "vIOMMU {} refused: vIOMMU {} of the same VM uses VMID {} on this SMMU with another stage-2 parent\n",
+        .find(|(_, v)| v.smmu == key && v.vm == record.vm && v.parent != parent)
+        .map(|(_, v)| v.viommu_id);
+    if let Some(other_id) = conflict {
+        drop(st);
+        kernel::pr_warn_once!(
+            "a second stage-2 parent for one VM on one SMMU: that vIOMMU gets its parent's VMID, without BTM\n"
+        );
+        dev_dbg!(
+            dev,
+            "smmu_v3_btm: vIOMMU {}: vIOMMU {} of the same VM uses VMID {} with another stage-2 parent\n",
             viommu_id,
-            other.viommu_id,
+            other_id,
             vmid
         );
-        drop(st);
+        // The pin goes after the lock.
         return Err(EEXIST);
     }
-    st.vsmmus.push(
-        Vsmmu {
-            smmu: dev,
-            viommu,
-            viommu_id,
-            parent,
-            pin,
-        },
-        GFP_KERNEL,
-    )?;
-    Ok(vmid)
+    let shown = st.add_vsmmu(record)?;
+    drop(st);
+    Ok(Some(VsmmuVmid { _shown: shown, pin }))
 }
 
 /// What a VMID cookie given to the driver holds; dropping it gives the
@@ -279,22 +327,9 @@ pub(crate) unsafe fn vsmmu_vmid(
 /// cookie that could not be allocated in [`vmid_get`].
 enum Held {
     /// A private stage-2 domain's reservation.
-    Private(Option<Private>),
-    /// The vIOMMU (an identity) whose vSMMU pins its VM's VMID.
-    Vsmmu(usize),
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        match self {
-            Held::Private(p) => {
-                if let Some(p) = p.take() {
-                    private_release(p);
-                }
-            }
-            Held::Vsmmu(viommu) => vsmmu_release(*viommu),
-        }
-    }
+    Private(#[expect(dead_code, reason = "owned for its drop")] PrivateVmid),
+    /// A vSMMU's pin of its VM's VMID.
+    Vsmmu(#[expect(dead_code, reason = "owned for its drop")] VsmmuVmid),
 }
 
 /// Test builds: fail the next cookie allocation of [`vmid_get`], as the
@@ -314,28 +349,43 @@ fn cookie(held: Held) -> Result<KBox<Held>, AllocError> {
     KBox::new(held, GFP_KERNEL)
 }
 
+/// Counts a vIOMMU that gets no VMID from this module, for debugfs.
+fn vsmmu_fallback() {
+    STATE.lock().vsmmu_fallbacks += 1;
+}
+
 /// `arm_smmu_btm_ops::vmid_get`: the VMID of a vSMMU (`viommu`) or of a
 /// private stage 2 (NULL), with a cookie for [`vmid_put`]; 0 for the
 /// driver's own VMID.
 ///
+/// For a vIOMMU, an error (e.g. no VM, the pin cap, `EEXIST`) is a "no":
+/// the driver falls back to the stage-2 parent's VMID, without BTM.
+///
 /// # Safety
 ///
 /// Called by the driver for its SMMU `dev`, with a vIOMMU it is
-/// initialising or NULL, and a writable `cookie`.
+/// initialising (which holds its VM's file, if any, until after the
+/// [`vmid_put`] of the cookie) or NULL, and a writable `cookie`.
 pub(crate) unsafe extern "C" fn vmid_get(
     dev: *mut bindings::device,
     viommu: *mut bindings::iommufd_viommu,
     cookie: *mut *mut c_void,
 ) -> c_int {
+    // SAFETY: the driver's SMMU device, referenced for the call.
+    let dev = unsafe { Device::from_raw(dev) };
     let got = if viommu.is_null() {
-        s2_vmid(dev as usize).map(|r| r.map(|(vmid, p)| (vmid, Held::Private(Some(p)))))
+        s2_vmid(dev).map(|r| r.map(|p| (p.value(), Held::Private(p))))
     } else {
-        // SAFETY: `viommu` is being initialised, per the caller.
-        let (kvm, parent, id) = unsafe { ffi::viommu_kvm_parent_id(viommu) };
+        // SAFETY: the vIOMMU is being initialised, and stays valid with its
+        // VM file for this call, per the caller.
+        let viommu = unsafe { Viommu::from_raw(viommu) };
         // SAFETY: the vIOMMU holds the VM's file until after its destroy,
-        // whose `vmid_put` releases the vSMMU.
-        unsafe { vsmmu_vmid(dev as usize, viommu as usize, id, kvm, parent) }
-            .map(|vmid| (vmid != 0).then_some((vmid, Held::Vsmmu(viommu as usize))))
+        // whose `vmid_put` drops the cookie.
+        let r = unsafe { vsmmu_vmid(dev, viommu.id(), viommu.vm(), viommu.parent()) };
+        if r.is_err() {
+            vsmmu_fallback();
+        }
+        r.map(|r| r.map(|v| (v.value(), Held::Vsmmu(v))))
     };
     let (vmid, held) = match got {
         Ok(Some(g)) => g,
@@ -350,7 +400,12 @@ pub(crate) unsafe extern "C" fn vmid_get(
         }
         // The failed box dropped `held`, which gave the VMID back and
         // removed its record.
-        Err(e) => Error::from(e).to_errno(),
+        Err(e) => {
+            if !viommu.is_null() {
+                vsmmu_fallback();
+            }
+            Error::from(e).to_errno()
+        }
     }
 }
 
@@ -360,30 +415,22 @@ pub(crate) unsafe extern "C" fn vmid_get(
 ///
 /// Called by the driver once for each cookie [`vmid_get`] gave it.
 pub(crate) unsafe extern "C" fn vmid_put(_dev: *mut bindings::device, cookie: *mut c_void) {
-    // Dropping it gives the VMID back.
+    // Dropping it removes the record and gives the VMID back.
     // SAFETY: per the contract, `cookie` is a `KBox<Held>` that `vmid_get`
     // gave up with `into_foreign()`, given back only now.
     drop(unsafe { KBox::<Held>::from_foreign(cookie) });
 }
 
-/// Drops a vSMMU's pin; a no-op for an unknown vIOMMU.
-pub(crate) fn vsmmu_release(viommu: usize) {
-    let entry = {
-        let mut st = STATE.lock();
-        let i = st.vsmmus.iter().position(|v| v.viommu == viommu);
-        i.and_then(|i| st.vsmmus.remove(i).ok())
-    };
-    // May drop the last VM reference: outside the lock.
-    drop(entry);
-}
-
-/// Forgets an SMMU, and the module reference it held with BTM in use.
-pub(crate) fn forget(dev: usize) {
+/// Forgets the SMMU `dev`, and the module reference it held with BTM in
+/// use.
+pub(crate) fn forget(dev: &Device) {
+    let key = DevKey::of(dev);
     let old = {
         let mut st = STATE.lock();
-        let i = st.smmus.iter().position(|s| s.dev == dev);
+        let i = st.smmus.iter().position(|s| s.dev == key);
         i.and_then(|i| st.smmus.remove(i).ok())
     };
+    // The record's device reference is put outside the lock.
     drop(old);
 }
 
@@ -391,7 +438,9 @@ pub(crate) fn forget(dev: usize) {
 ///
 /// # Safety
 ///
-/// Called when the SMMU device is removed.
+/// Called when the SMMU device is removed, with a reference held for the
+/// call.
 pub(crate) unsafe extern "C" fn remove(dev: *mut bindings::device) {
-    forget(dev as usize);
+    // SAFETY: the driver's SMMU device, referenced for the call.
+    forget(unsafe { Device::from_raw(dev) });
 }

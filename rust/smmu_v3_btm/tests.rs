@@ -15,13 +15,22 @@ pub(crate) mod test_vm;
 mod suite {
     use super::test_vm::TestVm;
     use crate::{
-        ffi,
-        ops,
+        ffi::{
+            self,
+            Parent, //
+        },
+        ops::{
+            self,
+            VsmmuVmid, //
+        },
         policy::*, //
     };
+    use core::ptr::NonNull;
     use kernel::{
         bindings,
+        device::Device,
         prelude::*,
+        sync::aref::ARef,
         types::Opaque, //
     };
 
@@ -74,71 +83,77 @@ mod suite {
 
     /// A fake SMMU device, reset through the hook with `idr0`.
     struct FakeSmmu {
-        dev: FakeDev,
+        dev: ARef<Device>,
         btm: bool,
     }
 
     const FULL: u32 = IDR0_S1P | IDR0_S2P | IDR0_BTM | IDR0_HYP | IDR0_VMID16;
 
-    /// The fake device's release: the box frees its memory.
+    /// The fake device's release, once its last reference is put: frees
+    /// the device's memory (also when `CONFIG_DEBUG_KOBJECT_RELEASE` delays
+    /// it).
     ///
     /// # Safety
     ///
-    /// Called by the driver core once the last reference is put.
-    unsafe extern "C" fn fake_release(_dev: *mut bindings::device) {}
+    /// `dev` is a fake device that [`FakeSmmu::reset`] allocated with
+    /// `KBox` and gave up; the driver core calls this once no reference is
+    /// left.
+    unsafe extern "C" fn fake_release(dev: *mut bindings::device) {
+        // SAFETY: per the contract, `dev` is the box `reset` gave up, and
+        // nothing uses it any more.
+        drop(unsafe { KBox::from_raw(dev.cast::<Opaque<bindings::device>>()) });
+    }
 
     impl FakeSmmu {
         fn reset(idr0: u32, vmid_bits: u32) -> Result<Self> {
-            let dev = KBox::new(Opaque::<bindings::device>::zeroed(), GFP_KERNEL)?;
-            // SAFETY: a zeroed device that we own: initialised (one
-            // reference, put in `drop`), with a name that needs no
-            // allocation and a release that frees nothing.
+            let dev = KBox::into_raw(KBox::new(Opaque::<bindings::device>::zeroed(), GFP_KERNEL)?)
+                .cast::<bindings::device>();
+            // SAFETY: a zeroed device that we own: initialised, with one
+            // reference, a name that needs no allocation and a release that
+            // frees the box.
             unsafe {
-                bindings::device_initialize(dev.get());
-                (*dev.get()).init_name = c"ksv-fake-smmu".as_char_ptr();
-                (*dev.get()).release = Some(fake_release);
+                bindings::device_initialize(dev);
+                (*dev).init_name = c"ksv-fake-smmu".as_char_ptr();
+                (*dev).release = Some(fake_release);
             }
-            let dev = FakeDev(dev);
-            // SAFETY: `dev` is a device we own, boxed, forgotten in `drop`.
-            let btm = unsafe {
-                ops::decide_smmu(dev.get(), idr0, idr0, idr0 & IDR0_BTM != 0, vmid_bits)
-            }?;
+            // SAFETY: `dev` is non-null (from a box), and the reference
+            // `device_initialize()` gave us is owned by the `ARef` from here:
+            // its drop puts it, and the last put frees the device.
+            let dev: ARef<Device> = unsafe { ARef::from_raw(NonNull::new_unchecked(dev.cast())) };
+            let btm = ops::decide_smmu(&dev, idr0, idr0, idr0 & IDR0_BTM != 0, vmid_bits)?;
             Ok(Self { dev, btm })
         }
 
-        fn key(&self) -> usize {
-            self.dev.get() as usize
+        fn device(&self) -> &Device {
+            &self.dev
+        }
+
+        /// The raw device, for the ops C calls.
+        fn raw(&self) -> *mut bindings::device {
+            core::ptr::from_ref::<Device>(&self.dev).cast_mut().cast()
         }
     }
 
     impl Drop for FakeSmmu {
         fn drop(&mut self) {
             // The record's device reference goes first, then ours.
-            ops::forget(self.key());
+            ops::forget(&self.dev);
         }
     }
 
-    /// An initialised fake device; puts its reference when dropped.
-    struct FakeDev(KBox<Opaque<bindings::device>>);
-
-    impl FakeDev {
-        fn get(&self) -> *mut bindings::device {
-            self.0.get()
-        }
-    }
-
-    impl Drop for FakeDev {
-        fn drop(&mut self) {
-            // SAFETY: `device_initialize()` gave us this reference; the
-            // release frees nothing, the box frees the memory after.
-            unsafe { bindings::put_device(self.0.get()) };
-        }
-    }
-
-    /// The number of private stage-2 records, each owning a VMID pinned
-    /// from KVM.
+    /// The number of private stage-2 records, each owned by a cookie that
+    /// owns a VMID pinned from KVM.
     fn private_records() -> usize {
-        crate::state::STATE.lock().private.len()
+        crate::state::STATE.lock().nr_private()
+    }
+
+    /// The VMID a vSMMU got: 0 for its parent's (no cookie), or the error.
+    fn vmid(r: &Result<Option<VsmmuVmid>>) -> Result<u16> {
+        match r {
+            Ok(Some(c)) => Ok(c.value()),
+            Ok(None) => Ok(0),
+            Err(e) => Err(*e),
+        }
     }
 
     /// A cookie that cannot be allocated after the VMID is reserved gives
@@ -147,7 +162,7 @@ mod suite {
     #[test]
     fn failed_cookie_gives_the_vmid_back() -> Result {
         let smmu = FakeSmmu::reset(FULL, 16)?;
-        let dev = smmu.dev.get();
+        let dev = smmu.raw();
         let before = private_records();
         ops::FAIL_NEXT_COOKIE.store(true, kernel::sync::atomic::Relaxed);
         let mut cookie = core::ptr::null_mut();
@@ -192,22 +207,21 @@ mod suite {
         let smmu = FakeSmmu::reset(IDR0_S2P, 8)?;
         let mut from_kvm = 0;
         for _ in 0..300 {
-            if ops::s2_vmid(smmu.key())?.is_some() {
+            if ops::s2_vmid(smmu.device())?.is_some() {
                 from_kvm += 1;
             }
         }
         let vm = TestVm::take()?;
         let kvm = vm.kvm();
-        let users = kvm.users();
-        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
-        let v = unsafe { ops::vsmmu_vmid(smmu.key(), 10, 10, kvm.as_raw(), 1) }?;
-        let users_after = kvm.users();
+        // SAFETY: `kvm` keeps the VM alive until after the cookie is dropped.
+        let cookie = unsafe { ops::vsmmu_vmid(smmu.device(), 10, Some(&kvm), Parent::fake(1)) };
+        let v = vmid(&cookie);
+        drop(cookie);
         drop(smmu);
         drop(kvm);
         drop(vm);
         assert_eq!(from_kvm, 0);
-        assert_eq!(v, 0);
-        assert_eq!(users_after, users);
+        assert_eq!(v, Ok(0));
         Ok(())
     }
 
@@ -216,26 +230,29 @@ mod suite {
         let smmu = FakeSmmu::reset(FULL, 16)?;
         let vm = TestVm::take()?;
         let kvm = vm.kvm();
-        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
-        let a = unsafe { ops::vsmmu_vmid(smmu.key(), 20, 20, kvm.as_raw(), 5) };
-        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
-        let b = unsafe { ops::vsmmu_vmid(smmu.key(), 21, 21, kvm.as_raw(), 6) };
-        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
-        let c = unsafe { ops::vsmmu_vmid(smmu.key(), 22, 22, kvm.as_raw(), 5) };
-        ops::vsmmu_release(20);
-        ops::vsmmu_release(21);
-        ops::vsmmu_release(22);
+        let dev = smmu.device();
+        // SAFETY: `kvm` keeps the VM alive until after the cookies are
+        // dropped, below.
+        let a = unsafe { ops::vsmmu_vmid(dev, 20, Some(&kvm), Parent::fake(5)) };
+        // SAFETY: as above.
+        let b = unsafe { ops::vsmmu_vmid(dev, 21, Some(&kvm), Parent::fake(6)) };
+        // SAFETY: as above.
+        let c = unsafe { ops::vsmmu_vmid(dev, 22, Some(&kvm), Parent::fake(5)) };
+        let (va, vb, vc) = (vmid(&a), vmid(&b), vmid(&c));
+        drop((a, b, c));
         // Another VM may use the other parent.
         let other = TestVm::take()?;
-        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
-        let d = unsafe { ops::vsmmu_vmid(smmu.key(), 23, 23, other.kvm().as_raw(), 6) };
-        ops::vsmmu_release(23);
-        drop((smmu, kvm, vm, other));
-        let a = a?;
-        assert!(a >= 1);
-        assert_eq!(b, Err(EEXIST));
-        assert_eq!(c, Ok(a));
-        assert!(d? >= 1);
+        let other_kvm = other.kvm();
+        // SAFETY: `other_kvm` keeps the VM alive until after the cookie.
+        let d = unsafe { ops::vsmmu_vmid(dev, 23, Some(&other_kvm), Parent::fake(6)) };
+        let vd = vmid(&d);
+        drop(d);
+        drop((smmu, kvm, vm, other_kvm, other));
+        let va = va?;
+        assert!(va >= 1);
+        assert_eq!(vb, Err(EEXIST));
+        assert_eq!(vc, Ok(va));
+        assert!(vd? >= 1);
         Ok(())
     }
 
@@ -244,37 +261,31 @@ mod suite {
         let smmu = FakeSmmu::reset(FULL, 16)?;
         let vm = TestVm::take()?;
         let kvm = vm.kvm();
-        let users = kvm.users();
-        let viommu = KBox::new(Opaque::<bindings::iommufd_viommu>::zeroed(), GFP_KERNEL)?;
-        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
-        let v = unsafe { ops::vsmmu_vmid(smmu.key(), viommu.get() as usize, 1, kvm.as_raw(), 1) };
+        // SAFETY: `kvm` keeps the VM alive until after the cookie is dropped.
+        let cookie = unsafe { ops::vsmmu_vmid(smmu.device(), 1, Some(&kvm), Parent::fake(1)) };
         // SAFETY: the VM is alive (we hold `kvm`).
         let id =
             unsafe { bindings::atomic64_read(&raw const (*kvm.as_raw()).arch.mmu.vmid.id) } as u64;
-        // The pin holds no VM reference: the vIOMMU holds the VM's file.
-        let users_pinned = kvm.users();
-        ops::vsmmu_release(viommu.get() as usize);
-        // Unknown vIOMMU: a no-op.
-        ops::vsmmu_release(viommu.get() as usize);
-        drop((smmu, kvm, vm, viommu));
+        let v = vmid(&cookie);
+        drop(cookie);
+        drop((smmu, kvm, vm));
         let bits = ffi::Host::query().kvm_vmid_bits.ok_or(ENODEV)?;
         let v = v?;
         assert!(v >= 1);
         // The VMID is the VM's own stage-2 VMID in KVM.
         assert_eq!(id & ((1 << bits) - 1), u64::from(v));
-        assert_eq!(users_pinned, users);
         Ok(())
     }
 
     #[test]
     fn btm_without_a_vm_is_einval() -> Result {
         let btm = FakeSmmu::reset(FULL, 16)?;
-        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
-        let with_btm = unsafe { ops::vsmmu_vmid(btm.key(), 1, 1, core::ptr::null_mut(), 1) };
+        // SAFETY: no VM.
+        let with_btm = vmid(&unsafe { ops::vsmmu_vmid(btm.device(), 1, None, Parent::fake(1)) });
         // Without BTM, a VM-less vSMMU keeps its parent's VMID (upstream).
         let no_btm = FakeSmmu::reset(FULL & !IDR0_BTM, 16)?;
-        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
-        let without = unsafe { ops::vsmmu_vmid(no_btm.key(), 1, 1, core::ptr::null_mut(), 1) };
+        // SAFETY: no VM.
+        let without = vmid(&unsafe { ops::vsmmu_vmid(no_btm.device(), 1, None, Parent::fake(1)) });
         drop((btm, no_btm));
         assert_eq!(with_btm, Err(EINVAL));
         assert_eq!(without, Ok(0));
@@ -287,15 +298,13 @@ mod suite {
         let narrow = FakeSmmu::reset(FULL & !IDR0_VMID16, 8)?;
         let vm = TestVm::take()?;
         let kvm = vm.kvm();
-        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
-        let v = unsafe { ops::vsmmu_vmid(narrow.key(), 2, 2, kvm.as_raw(), 1) }?;
-        let s2 = ops::s2_vmid(narrow.key())?;
-        ops::vsmmu_release(2);
-        let s2_from_kvm = s2.is_some();
-        if let Some((_, p)) = s2 {
-            ops::private_release(p);
-        }
+        // SAFETY: `kvm` keeps the VM alive until after the cookie is dropped.
+        let cookie = unsafe { ops::vsmmu_vmid(narrow.device(), 2, Some(&kvm), Parent::fake(1)) };
+        let v = vmid(&cookie);
+        drop(cookie);
+        let s2_from_kvm = ops::s2_vmid(narrow.device()).map(|s2| s2.is_some());
         drop((narrow, kvm, vm));
+        let (v, s2_from_kvm) = (v?, s2_from_kvm?);
         if kvm_bits > 8 {
             // Refused: the driver keeps its own VMIDs for this SMMU.
             assert_eq!(v, 0);
@@ -315,22 +324,23 @@ mod suite {
         let mut held = KVec::new();
         let mut vmids = KVec::new();
         for _ in 0..8 {
-            let (v, p) = ops::s2_vmid(smmu.key())?.ok_or(EINVAL)?;
-            vmids.push(v, GFP_KERNEL)?;
+            let p = ops::s2_vmid(smmu.device())?.ok_or(EINVAL)?;
+            vmids.push(p.value(), GFP_KERNEL)?;
             held.push(p, GFP_KERNEL)?;
         }
-        // SAFETY: the VM (or NULL) stays alive until the vSMMU's release.
-        let vm_vmid = unsafe { ops::vsmmu_vmid(smmu.key(), 3, 3, kvm.as_raw(), 1) }?;
-        ops::vsmmu_release(3);
-        for p in held.drain_all() {
-            ops::private_release(p);
-        }
+        // SAFETY: `kvm` keeps the VM alive until after the cookie is dropped.
+        let cookie = unsafe { ops::vsmmu_vmid(smmu.device(), 3, Some(&kvm), Parent::fake(1)) };
+        let vm_vmid = vmid(&cookie);
+        drop(cookie);
+        drop(held);
+        let vm_vmid = vm_vmid?;
         let mut aliases = 0;
         for (i, a) in vmids.iter().enumerate() {
             aliases += usize::from(*a == vm_vmid);
             aliases += vmids.iter().skip(i + 1).filter(|b| a == *b).count();
         }
-        drop((smmu, kvm, vm, held, vmids));
+        drop((smmu, kvm, vm, vmids));
+        assert!(vm_vmid >= 1);
         assert_eq!(aliases, 0);
         Ok(())
     }

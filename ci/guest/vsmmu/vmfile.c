@@ -18,8 +18,9 @@
  *     (--vm-file pristine, on the unpatched kernel) nothing holds the file:
  *     they are released at the close.
  *   vmfd-viommu-alloc-fails (with the series): an IOMMU_VIOMMU_ALLOC that
- *     the driver refuses after iommufd took the VM's file (out_flags set
- *     on input: EINVAL) gives the file back, so the irqfds go at the close.
+ *     the driver refuses after iommufd took the VM's file (an unknown
+ *     input flag: EOPNOTSUPP) gives the file back, so the irqfds go at the
+ *     close.
  */
 #include <sys/eventfd.h>
 
@@ -147,7 +148,8 @@ out:
 /* The driver refuses the vIOMMU after iommufd took the VM's file. */
 static void vm_file_alloc_fails(const char *name)
 {
-	struct iommu_viommu_arm_smmuv3 data = { .out_flags = IOMMU_VIOMMU_ARM_SMMUV3_BTM };
+	/* An input flag this kernel does not know */
+	struct iommu_viommu_arm_smmuv3 data = { .flags = 1u << 31 };
 	int efd = -1, r, e, before, after_close;
 	uint32_t id;
 	struct vmm m;
@@ -164,8 +166,8 @@ static void vm_file_alloc_fails(const char *name)
 	close(m.vm.vm);
 	m.vm.vm = -1;
 	after_close = irqfd_live(efd);
-	check(name, r < 0 && e == EINVAL && before == 1 && after_close == 0,
-	      "IOMMU_VIOMMU_ALLOC with out_flags set on input: %s (want EINVAL); %s; VM fd closed: %s (want released: the refused vIOMMU gave the VM file back)",
+	check(name, r < 0 && e == EOPNOTSUPP && before == 1 && after_close == 0,
+	      "IOMMU_VIOMMU_ALLOC with an unknown input flag: %s (want EOPNOTSUPP); %s; VM fd closed: %s (want released: the refused vIOMMU gave the VM file back)",
 	      r < 0 ? errname(e) : "SUCCEEDED", live_str(before), live_str(after_close));
 out:
 	if (efd >= 0)

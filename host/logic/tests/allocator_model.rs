@@ -111,7 +111,9 @@ impl Alloc {
         (vmid ^ self.vmid_generation) >> self.bits == 0
     }
 
-    fn flush_context(&mut self) {
+    /// Returns the rollover op's hint, checked to be exact: the lowest
+    /// free index `>= 1`, or `NUM_USER_VMIDS`.
+    fn flush_context(&mut self) -> usize {
         self.vmid_map.fill(0);
         for cpu in 0..self.active_vmids.len() {
             let mut vmid = core::mem::take(&mut self.active_vmids[cpu]);
@@ -123,8 +125,9 @@ impl Alloc {
             test_and_set_bit(&mut self.vmid_map, i);
             self.reserved_vmids[cpu] = vmid;
         }
-        // vmid_pin_ops->rollover(vmid_map)
-        self.ops.rollover(&mut self.vmid_map);
+        // hint = vmid_pin_ops->rollover(vmid_map)
+        let hint = self.ops.rollover(&mut self.vmid_map);
+        assert_eq!(hint, self.find_next_zero_bit(1), "the rollover op's hint");
         if self.variant == Variant::EagerStore {
             // The landed op: "store @generation | index in each pinned VMID".
             for v in 0..self.ids.len() {
@@ -134,6 +137,7 @@ impl Alloc {
                 }
             }
         }
+        hint
     }
 
     fn check_update_reserved_vmid(&mut self, vmid: u64, newvmid: u64) -> bool {
@@ -176,8 +180,13 @@ impl Alloc {
         if i == self.num_user_vmids() {
             self.vmid_generation += 1 << self.bits;
             generation = self.vmid_generation;
-            self.flush_context();
-            i = self.find_next_zero_bit(1);
+            // The hint only says where to start (the landed op returned
+            // none: the search started at 1, where an exact hint leads too).
+            let hint = self.flush_context();
+            i = self.find_next_zero_bit(hint.clamp(1, self.num_user_vmids() - 1));
+            if i == self.num_user_vmids() {
+                i = self.find_next_zero_bit(1);
+            }
             assert!(i < self.num_user_vmids(), "no free VMID after a rollover");
         }
         test_and_set_bit(&mut self.vmid_map, i);
