@@ -171,10 +171,24 @@ def main():
                 label = None
         if expect not in ("reserve", "vmfile"):
             check(dma > 0, f"e2e ({expect}): DMAs checked against QEMU's SMMU trace: {dma}")
+        # A CHECK line cut by a trace line would vanish: the program's own
+        # count of failures and its exit code must agree that none failed.
+        summ = [m.group(1) for m in (re.search(r"KSV: e2e: summary: (\d+) check\(s\) failed", l)
+                                     for l in raw) if m]
+        check(summ == ["0"], f"e2e ({expect}): the VMM's summary: 0 checks failed", f"summaries {summ}")
+        codes = [m.group(1) for m in (re.search(r"KSV: ksv-vsmmu exit (\d+)", l) for l in lines) if m]
+        check(codes == ["0"], f"e2e ({expect}): the VMM exited 0", f"exit codes {codes}")
 
     def btm_e2e(want):
-        # The windows around the guest's TLBIs (ci/guest/vsmmu/btm.c) and
-        # what QEMU's SMMU traced in them.
+        # The guest-stage-1 BTM checks (ci/guest/vsmmu/btm.c) must all have
+        # printed: one that never ran would otherwise pass unseen.
+        ran = {m.group(1) for m in (re.search(r"KSV: e2e: CHECK (\S+) ", l) for l in lines) if m}
+        must = (["btm-report", "dma-s1", "btm-guest-tlbi", "btm-other-vm", "btm-asid", "btm-after-rollovers"]
+                if want == "yes" else ["btm-report", "dma-s1", "no-btm-stale", "no-btm-forwarded"])
+        missing = [n for n in must if n not in ran]
+        check(not missing, f"e2e BTM: the checks {', '.join(must)} ran", f"missing {missing}")
+        # The windows around the guest's TLBIs and what QEMU's SMMU traced
+        # in them.
         windows, cur = [], None
         for ln in lines:
             m = re.search(r"KSV: e2e: BTM-BEGIN (\S+) vmid=(-?\d+) asid=(\d+) va=(0x[0-9a-f]+)", ln)

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Boot the test kernel: qemu.sh NAME CPU SMP MODE TIMEOUT [extra cmdline]
-# KSV_BTM=1: the SMMUv3 emulates broadcast TLB maintenance (qemu/), and
-# QEMU traces every broadcast invalidation that reaches its IOTLB.
+# KSV_BTM=1: the SMMUv3 emulates broadcast TLB maintenance (qemu/). Every
+# boot traces the broadcast invalidations that reach its IOTLB, so that
+# "nothing reached the SMMU" without the property can fail too.
 # KSV_IMAGE=, KSV_INITRD=: another kernel and initramfs (ci/build-pristine.sh).
 # The console goes to $LOGDIR/boot-NAME.log; exit 124 on timeout.
 set -uo pipefail
@@ -20,7 +21,8 @@ timeout --foreground -k 5 "$tmo" "$QEMU" \
 	-machine virt,virtualization=on,gic-version=3,iommu=smmuv3 \
 	-device edu \
 	-trace smmu_iotlb_insert -trace smmuv3_range_inval -trace smmu_iotlb_inv_vmid \
-	-trace 'smmuv3_cmdq_tlbi_*' -trace smmuv3_record_event ${KSV_BTM:+-global arm-smmuv3.btm=on -trace smmuv3_btm_inval} \
+	-trace 'smmuv3_cmdq_tlbi_*' -trace smmuv3_record_event -trace smmuv3_btm_inval \
+	${KSV_BTM:+-global arm-smmuv3.btm=on} \
 	-cpu "$cpu" -smp "$smp" -m 2048 \
 	-kernel "${KSV_IMAGE:-$KBUILD/arch/arm64/boot/Image}" \
 	-initrd "${KSV_INITRD:-$INITRD}" \

@@ -40,7 +40,8 @@ static bool badpin_unpin(struct kvm_vmid *kvm_vmid)
 	return true;
 }
 
-static unsigned long badpin_rollover(unsigned long *vmid_map)
+static unsigned long badpin_rollover(unsigned long *vmid_map,
+				     unsigned long *last)
 {
 	return 1;
 }

@@ -97,17 +97,14 @@ unsafe extern "C" fn unpin(vmid: *mut bindings::kvm_vmid) -> bool {
 }
 
 /// `kvm_vmid_pin_ops::rollover`: keeps the pinned indices used in the new
-/// generation, and returns the lowest index `>= 1` left free in `map`
-/// (`NUM_USER_VMIDS` if none), where `new_vmid()` starts its search.
-///
-/// KVM takes the index as a hint only: a wrong one would cost VMIDs, never
-/// two VMs one VMID. Without a table, 1: where KVM starts without a hint.
+/// generation; returns the first free index and stores the last in `last`
+/// (hints: KVM checks them against the map it searches).
 ///
 /// # Safety
 ///
 /// Called from `flush_context()` with `cpu_vmid_lock` held; `map` is
-/// `vmid_map`.
-unsafe extern "C" fn rollover(map: *mut usize) -> usize {
+/// `vmid_map`, `last` is writable.
+unsafe extern "C" fn rollover(map: *mut usize, last: *mut usize) -> usize {
     // SAFETY: as in `pin`.
     let mut locked = unsafe { Locked::assume_held() };
     let Some(bits) = pins::table(&mut locked).map(|t| t.bits()) else {
@@ -117,5 +114,8 @@ unsafe extern "C" fn rollover(map: *mut usize) -> usize {
     // allocator (the table was built for it), and the lock is held until
     // this op returns.
     let map = unsafe { ffi::vmid_map(map, bits) };
-    pins::rollover(&mut locked, map)
+    let (first, last_free) = pins::rollover(&mut locked, map);
+    // SAFETY: `last` is writable, per the caller.
+    unsafe { *last = last_free };
+    first
 }

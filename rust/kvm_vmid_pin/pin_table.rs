@@ -442,6 +442,36 @@ where
         Ok(true)
     }
 
+    /// The highest index of `1..1 << bits` that is clear in `vmid_map`
+    /// after [`Self::rollover`], or 0 if none is.
+    ///
+    /// KVM only sets bits of its map until the next rollover, so no index
+    /// above it can be free in this generation: KVM bounds its searches
+    /// there, and a generation that is full up to it rolls over without
+    /// passing every pinned word again. Like the first free index, it
+    /// reads only the open words, highest first.
+    pub fn last_free(&self, vmid_map: &[usize]) -> usize {
+        let open = self.open.iter().take(bitmap_words(self.pinned.len()));
+        for (o, &bits) in open.enumerate().rev() {
+            let mut bits = bits;
+            while bits != 0 {
+                // CAST: below `WORD_BITS`, since `bits != 0`.
+                let top = WORD_BITS - 1 - bits.leading_zeros() as usize;
+                bits &= !(1 << top);
+                let w = o * WORD_BITS + top;
+                let Some(&m) = vmid_map.get(w) else {
+                    continue;
+                };
+                let free = !m & self.usable(w);
+                if free != 0 {
+                    // CAST: as above; the sum is a usable index.
+                    return w * WORD_BITS + (WORD_BITS - 1 - free.leading_zeros() as usize);
+                }
+            }
+        }
+        0
+    }
+
     /// Called at a rollover: sets every pinned index in the new
     /// generation's `vmid_map`, and returns the lowest index `>= 1` whose
     /// bit is then clear, or `1 << bits` if there is none.

@@ -340,16 +340,18 @@ pub(crate) fn put(locked: &mut Locked, vmid: &KvmVmid) -> bool {
 }
 
 /// The rollover hook: sets every pinned index in the new `vmid_map`, and
-/// returns the lowest index `>= 1` left free in it (`1 << bits` if none),
-/// where `new_vmid()` starts its search. One OR per bitmap word; no VMID
-/// is written.
+/// returns the lowest and the highest index `>= 1` left free in it (`1 <<
+/// bits` and 0 if none), where `new_vmid()` starts its search and where it
+/// stops for this generation. One OR per bitmap word; no VMID is written.
 ///
-/// Without a table, returns 1: where `new_vmid()` starts without a hint.
-pub(crate) fn rollover(locked: &mut Locked, vmid_map: &mut [usize]) -> usize {
+/// Without a table, returns the whole map: where `new_vmid()` searches
+/// without a hint.
+pub(crate) fn rollover(locked: &mut Locked, vmid_map: &mut [usize]) -> (usize, usize) {
     let Some(t) = table_mut(locked).as_mut() else {
-        return 1;
+        return (1, vmid_map.len() * usize::BITS as usize - 1);
     };
-    let free = t.rollover(vmid_map);
+    let first = t.rollover(vmid_map);
+    let last = t.last_free(vmid_map);
     publish(t, None);
-    free
+    (first, last)
 }
