@@ -263,13 +263,15 @@ run)
 	say "BEGIN e2e"
 	dmesg -n 1
 	/bin/ksv-vsmmu --expect kvm --rollovers 1 ${btm:+--btm $btm}
+	say "ksv-vsmmu exit $?"
 	dmesg -n 7
 	say "END e2e"
 	sed "/^$/d; s/^/KSV:   debugfs kvm_vmid_pin\/state: /" /sys/kernel/debug/kvm_vmid_pin/state
 	rmmod arm_smmu_v3 2>/dev/null
 	for m in $(sed '1!G;h;$!d' $OURS/order); do
 		if rmmod $m 2>/dev/null; then say "unloaded $m"
-		elif [ "$m" = smmu_v3_btm ]; then say "rmmod smmu_v3_btm refused: the SMMU runs with BTM until it is removed"
+		elif grep -q 'btm_in_use: yes' /sys/kernel/debug/smmu_v3_btm/state 2>/dev/null; then
+			say "rmmod $m refused: the SMMU runs with BTM, and holds it, until it is removed"
 		else say "rmmod $m FAILED"; fi
 	done
 	;;
