@@ -212,16 +212,21 @@ impl VsmmuVmid {
     }
 }
 
+/// The VMID width of the SMMU at `key` if it runs with BTM, whose
+/// stage-2 VMIDs this module gives; `None` otherwise.
+fn btm_vmid_bits(key: DevKey) -> Option<u32> {
+    let st = STATE.lock();
+    st.smmu(key)
+        .filter(|s| s.decision.use_btm)
+        .map(|s| s.vmid_bits)
+}
+
 /// A VMID for a private stage-2 domain of the SMMU `dev`: `None` to use
 /// the driver's own.
 pub(crate) fn s2_vmid(dev: &Device) -> Result<Option<PrivateVmid>> {
     let key = DevKey::of(dev);
-    let bits = {
-        let st = STATE.lock();
-        match st.smmu(key) {
-            Some(s) if s.decision.use_btm => s.vmid_bits,
-            _ => return Ok(None),
-        }
+    let Some(bits) = btm_vmid_bits(key) else {
+        return Ok(None);
     };
     // Says why once per reason.
     let res = Reserved::new()?;
@@ -261,12 +266,8 @@ pub(crate) unsafe fn vsmmu_vmid(
     parent: Parent,
 ) -> Result<Option<VsmmuVmid>> {
     let key = DevKey::of(dev);
-    let bits = {
-        let st = STATE.lock();
-        match st.smmu(key) {
-            Some(s) if s.decision.use_btm => s.vmid_bits,
-            _ => return Ok(None),
-        }
+    let Some(bits) = btm_vmid_bits(key) else {
+        return Ok(None);
     };
     let Some(kvm) = vm else {
         kernel::pr_warn_once!(

@@ -627,6 +627,16 @@ fn pinned_vm_after_rollover() {
 
 /// KVM rolls over once per generation of free indices, so the cap bounds
 /// how much pins raise its rollover rate. 600 new VMs, 8-bit VMIDs, 2 CPUs.
+/// Rollovers while `n` new VMs load their first vCPU on CPU 0.
+fn rollovers_per_new_vms(a: &mut Alloc, n: usize) -> u64 {
+    let r = a.ops.stats().rollovers;
+    for _ in 0..n {
+        let v = a.new_kvm_vmid();
+        a.kvm_arm_vmid_update(0, v);
+    }
+    a.ops.stats().rollovers - r
+}
+
 #[test]
 fn rollovers_per_600_vms() {
     let count = |pins: u32| {
@@ -635,12 +645,7 @@ fn rollovers_per_600_vms() {
             let v = a.new_kvm_vmid();
             a.kvm_arm_vmid_pin(v).unwrap();
         }
-        let r = a.ops.stats().rollovers;
-        for _ in 0..600 {
-            let v = a.new_kvm_vmid();
-            a.kvm_arm_vmid_update(0, v);
-        }
-        a.ops.stats().rollovers - r
+        rollovers_per_new_vms(&mut a, 600)
     };
     let none = count(0);
     let at_cap = count(cap(8, 2, 0).unwrap());
@@ -661,12 +666,7 @@ fn full_budget_one_free_index_a_generation() {
         let v = a.new_kvm_vmid();
         a.kvm_arm_vmid_pin(v).unwrap();
     }
-    let r = a.ops.stats().rollovers;
-    for _ in 0..600 {
-        let v = a.new_kvm_vmid();
-        a.kvm_arm_vmid_update(0, v);
-    }
-    let n = a.ops.stats().rollovers - r;
+    let n = rollovers_per_new_vms(&mut a, 600);
     eprintln!("rollovers per 600 new VMs at the full budget: {n}");
     assert!(n >= 598, "{n}");
 }
