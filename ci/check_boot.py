@@ -271,6 +271,19 @@ def main():
             warns = [l for l in lines if re.search(expected_warn, l) and "KSV-KMSG: " not in l]
             check(len(warns) == 2, "KVM warned once per wrong index (2)", f"{len(warns)} warnings")
             continue
+        if kind == "badbtm":
+            # The BTM module that answers wrongly, on an SMMU with BTM.
+            sec = "\n".join(section("badbtm"))
+            c = re.search(r"KSV: e2e: CHECK bad-vmid-refused (ok|FAIL)(.*)", sec)
+            check(c is not None and c.group(1) == "ok",
+                  f"a vSMMU refuses a module's VMID that is not its VM's pinned one{c.group(2) if c else ''}",
+                  c.group(0) if c else "not printed")
+            calls = dict(re.findall(r"KSV: ksv_badbtm (\w+) calls: (\d+)", sec))
+            check(calls.get("use_btm", "0") != "0" and calls.get("vmid_get", "0") != "0" and
+                  calls.get("vmid_get") == calls.get("vmid_put"),
+                  "the module was asked at reset and for the vSMMU, and got every VMID back", str(calls))
+            check("not its VM's pinned one" in sec, "the driver says why, once", sec[-300:])
+            continue
         if kind == "btm":
             used = re.findall(r"smmu_v3_btm/state:   cr2_ptm: (\S+)", text)
             over = "TEST OVERRIDE" in text

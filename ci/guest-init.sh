@@ -163,6 +163,27 @@ badmods)
 	say "END badmods"
 	kmemleak_report
 	;;
+badbtm)
+	# The same BTM module that answers wrongly, on QEMU's SMMU with BTM and
+	# the real pin module: the SMMU runs with BTM (held by both modules),
+	# and a vSMMU must not take the VMID 7 it offers.
+	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
+	load kvm_vmid_pin
+	if insmod $OURS/test/ksv_badbtm.ko base=0x09050000; then say "insmod ksv_badbtm ok"; fi
+	if modprobe arm_smmu_v3; then say "modprobe arm_smmu_v3 ok"; else say "modprobe arm_smmu_v3 FAILED"; fi
+	say "BEGIN badbtm"
+	dmesg -c >/dev/null
+	dmesg -n 1
+	/bin/ksv-vsmmu --expect kvm --bad-vmid
+	say "ksv-vsmmu exit $?"
+	dmesg -n 7
+	for c in use_btm vmid_get vmid_put remove; do
+		say "ksv_badbtm $c calls: $(cat /sys/module/ksv_badbtm/parameters/${c}_calls)"
+	done
+	dmesg | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
+	say "END badbtm"
+	kmemleak_report
+	;;
 test)
 	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
 	for m in $(cat $OURS/order); do load $m; done

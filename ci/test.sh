@@ -90,6 +90,7 @@ KSV_BTM=1 start virt-off cortex-a57 2 reserve 300 e2e=reserve -- kunit.enable=0 
 # Two test-only modules that answer wrongly (kunit/helpers/ksv_bad*.c)
 # show what C enforces whatever a module says.
 start badmods cortex-a57 2 badmods 300 e2e=upstream btm-e2e=no badmods=yes -- kunit.enable=0 ksv.btm=no
+KSV_BTM=1 start badbtm cortex-a57 2 badbtm 300 badbtm=yes -- kunit.enable=0
 start e2e-nobtm cortex-a57 2 e2e 300 btm=upstream e2e=upstream btm-e2e=no -- kunit.enable=0 ksv.modules=1 ksv.btm=no
 start e2e-upstream cortex-a57 2 e2e 300 e2e=upstream btm-e2e=no -- kunit.enable=0 ksv.modules=0 ksv.btm=no
 start protected max 2 protected 300 refused=kvm_vmid_pin -- kvm-arm.mode=protected
@@ -108,7 +109,7 @@ fi
 log "modprobe test: make modules/install/deb, the .deb installed and loaded by modprobe in QEMU"
 "$TOP/ci/modprobe-test.sh" > "$LOGDIR/modprobe-test.txt" 2>&1 &
 modprobe_pid=$!
-for b in virt-off e2e-nobtm e2e-upstream badmods protected probefail "${pristine[@]}"; do finish $b; done
+for b in virt-off e2e-nobtm e2e-upstream badmods badbtm protected probefail "${pristine[@]}"; do finish $b; done
 wait $modprobe_pid
 log "modprobe test: results"
 counts "$LOGDIR/modprobe-test.txt"

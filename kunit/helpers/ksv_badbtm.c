@@ -2,12 +2,14 @@
 /*
  * TEST ONLY: an SMMUv3 BTM module that answers wrongly, to show that the
  * driver enforces what must hold whatever the module answers (patches 7
- * to 9). Loaded instead of smmu_v3_btm, before arm_smmu_v3 probes an SMMU
- * without BTM, it asks for BTM at every reset and would give every stage-2
- * domain and vSMMU VMID 7, which the driver's IDA also gives. The driver
- * must keep CR2.PTM set and never ask it for a VMID. At unload it prints
- * what it was asked and the SMMU's CR2, read from the SMMU at @base. Built
- * only for the tests (kunit/helpers/, ci/env.sh HMAKE).
+ * to 9). Loaded instead of smmu_v3_btm, before arm_smmu_v3 probes, it asks
+ * for BTM at every reset and gives every stage-2 domain and vSMMU VMID 7,
+ * which is neither a VM's pinned VMID nor one KVM reserved. On an SMMU
+ * without BTM the driver must keep CR2.PTM set and never ask it for a
+ * VMID; on one with BTM it must refuse VMID 7 for a vSMMU, give it back,
+ * and keep the parent's. The counts of the calls are parameters (sysfs);
+ * at unload it also prints them and the SMMU's CR2, read from the SMMU at
+ * @base. Built only for the tests (kunit/helpers/, ci/env.sh HMAKE).
  */
 #include <linux/arm-smmu-v3-btm.h>
 #include <linux/io.h>
@@ -17,32 +19,39 @@ static unsigned long base;
 module_param(base, ulong, 0444);
 MODULE_PARM_DESC(base, "Physical address of the SMMU whose CR2 to read");
 
-static atomic_t use_btm_calls, vmid_get_calls, vmid_put_calls, remove_calls;
+static int use_btm_calls, vmid_get_calls, vmid_put_calls, remove_calls;
+module_param(use_btm_calls, int, 0444);
+module_param(vmid_get_calls, int, 0444);
+module_param(vmid_put_calls, int, 0444);
+module_param(remove_calls, int, 0444);
 static int cookie;
+
+/* The driver calls the ops one at a time in these tests */
+#define count(n) WRITE_ONCE(n, READ_ONCE(n) + 1)
 
 static bool badbtm_use_btm(struct device *smmu, u32 idr0, bool btm,
 			   unsigned int vmid_bits)
 {
-	atomic_inc(&use_btm_calls);
+	count(use_btm_calls);
 	return true;
 }
 
 static int badbtm_vmid_get(struct device *smmu, struct iommufd_viommu *viommu,
 			   void **c)
 {
-	atomic_inc(&vmid_get_calls);
+	count(vmid_get_calls);
 	*c = &cookie;
 	return 7;
 }
 
 static void badbtm_vmid_put(struct device *smmu, void *c)
 {
-	atomic_inc(&vmid_put_calls);
+	count(vmid_put_calls);
 }
 
 static void badbtm_remove(struct device *smmu)
 {
-	atomic_inc(&remove_calls);
+	count(remove_calls);
 }
 
 static const struct arm_smmu_btm_ops badbtm_ops = {
@@ -70,8 +79,7 @@ static void __exit ksv_badbtm_exit(void)
 		iounmap(regs);
 	}
 	pr_info("ksv_badbtm: use_btm %d, vmid_get %d, vmid_put %d, remove %d; CR2 %#x (PTM %s)\n",
-		atomic_read(&use_btm_calls), atomic_read(&vmid_get_calls),
-		atomic_read(&vmid_put_calls), atomic_read(&remove_calls), cr2,
+		use_btm_calls, vmid_get_calls, vmid_put_calls, remove_calls, cr2,
 		cr2 == ~0U ? "unread" : cr2 & BIT(2) ? "set" : "CLEAR");
 }
 

@@ -2,7 +2,7 @@
 /* ksv-vsmmu: The checks, and main(). */
 #include "ksv-vsmmu.h"
 
-static int rollovers_wanted, reserve_only, bench_only, vm_file_only;
+static int rollovers_wanted, reserve_only, bench_only, vm_file_only, bad_vmid_only;
 
 /* Checks vmid, dma-s2, rollover, unmap-faults, vm-closed-first. */
 void test_main(void)
@@ -515,6 +515,36 @@ void test_reserve_rollover(void)
 	      p0.pinned);
 }
 
+/*
+ * Check bad-vmid-refused: with a BTM module that gives every vSMMU VMID 7
+ * (kunit/helpers/ksv_badbtm.c) on an SMMU with BTM, a vIOMMU for a device
+ * bound with its VM still gets its parent's VMID and no BTM report: 7 is
+ * not the VM's pinned VMID, and the driver checks that whatever the module
+ * says. The module's counters show it was asked and given the VMID back.
+ */
+void test_bad_vmid(void)
+{
+	struct vmm m;
+	uint32_t id = 0;
+	int r, e, hw;
+
+	if (vmm_base(&m, 1)) {
+		check("bad-vmid-refused", 0, "setup failed");
+		vmm_close(&m);
+		return;
+	}
+	hw = hw_cap_btm(&m);
+	r = viommu_alloc(&m, m.parent, &id);
+	e = errno;
+	check("bad-vmid-refused", r == 0 && hw == 1 && !m.viommu_btm,
+	      "SMMU with BTM (IOMMU_GET_HW_INFO BTM_KVM_VMID %s), a module that offers VMID 7: IOMMU_VIOMMU_ALLOC %s%s, out_flags BTM %s (want clear: the parent's VMID)",
+	      hw < 0 ? "unreadable" : hw ? "set" : "clear", r < 0 ? "failed: " : "succeeded",
+	      r < 0 ? errname(e) : "", m.viommu_btm ? "SET" : "clear");
+	if (id && destroy(&m, id, "viommu"))
+		check("bad-vmid-destroy", 0, "IOMMU_DESTROY failed");
+	vmm_close(&m);
+}
+
 void usage(void)
 {
 	say("usage: ksv-vsmmu --expect kvm|upstream [--rollovers N] [--btm yes|no] [--vm-file series|pristine]\n");
@@ -544,6 +574,8 @@ int main(int argc, char **argv)
 			btm_expected = !strcmp(argv[i], "yes");
 		} else if (!strcmp(argv[i], "--reserve-rollover")) {
 			reserve_only = 1;
+		} else if (!strcmp(argv[i], "--bad-vmid")) {
+			bad_vmid_only = 1;
 		} else if (!strcmp(argv[i], "--vm-file") && i + 1 < argc) {
 			/* Only the VM-file checks; "pristine": the unpatched kernel. */
 			i++;
@@ -582,6 +614,12 @@ int main(int argc, char **argv)
 	}
 	if (vm_file_only) {
 		test_vm_file();
+		say("summary: %d check(s) failed\n", failures);
+		say("DONE\n");
+		return failures ? 1 : 0;
+	}
+	if (bad_vmid_only) {
+		test_bad_vmid();
 		say("summary: %d check(s) failed\n", failures);
 		say("DONE\n");
 		return failures ? 1 : 0;

@@ -204,6 +204,7 @@ void test_vm_file(void);
 extern int vm_file_pristine;
 void test_no_vm(void);
 void test_viommu_flags(void);
+void test_bad_vmid(void);
 void test_second_parent(void);
 void test_wrong_order(void);
 void test_unbind_first(void);
