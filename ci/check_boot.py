@@ -66,8 +66,9 @@ def main():
     # The console may put kernel text right after it on the same line.
     check(any(re.search(r"KSV: DONE(\[|$)", l) for l in lines), "guest ran to the end",
           "no 'KSV: DONE' (crash or timeout)")
-    # badmods: ksv_badpin makes KVM warn twice, on purpose (a pin module
-    # that returns another index than the VMID's); those two are expected.
+    # badmods: ksv_badpin makes KVM warn three times, on purpose (a pin
+    # module that returns another index than the VMID's, or 0, or a pin it
+    # does not record); those three are expected.
     expected_warn = r"WARNING: .*kvm_arm_vmid_pin\b"
     splat_lines = [l for l in lines
                    if not ("badmods=yes" in expects and re.search(expected_warn, l))]
@@ -133,9 +134,9 @@ def main():
         ran = {m.group(1) for m in (re.search(r"KSV: e2e: CHECK (\S+) ", l) for l in raw) if m}
         want = {"vmfile": ["vmfd-close-device", "vmfd-close-viommu"],
                 "reserve": ["reserve-rollover", "reserve-given-back"],
-                "kvm": ["vmid", "no-vm", "viommu-no-btm", "viommu-out-flags-in", "second-parent",
+                "kvm": ["vmid", "no-vm", "viommu-no-btm", "viommu-out-flags-in", "second-parent", "parent-vmid",
                         "vmfd-close-device", "vmfd-close-viommu", "vmfd-viommu-alloc-fails", "killed-vmm", "refs"],
-                "upstream": ["vmid", "no-vm", "viommu-no-btm", "viommu-out-flags-in", "second-parent",
+                "upstream": ["vmid", "no-vm", "viommu-no-btm", "viommu-out-flags-in", "second-parent", "parent-vmid",
                              "vmfd-close-device", "vmfd-close-viommu", "vmfd-viommu-alloc-fails", "killed-vmm"],
                 }.get(expect, [])
         missing = [n for n in want if n not in ran]
@@ -262,14 +263,15 @@ def main():
             check(m is not None and m.group(2) == "0",
                   "the driver never asks a BTM module for a VMID on an SMMU without BTM",
                   m.group(0) if m else "no ksv_badbtm line")
-            for name in ("wrong-index", "index-zero", "right-index", "unpinned", "hold", "unregister"):
+            for name in ("wrong-index", "index-zero", "unrecorded", "right-index", "unpinned", "hold",
+                         "unregister"):
                 c = re.search(rf"ksv_badpin: CHECK {name} (ok|FAIL)(.*)", sec)
                 check(c is not None and c.group(1) == "ok",
                       f"KVM with a pin module that answers wrongly: {name}{c.group(2) if c else ''}",
                       c.group(0) if c else "not printed")
             # On the console; the dmesg replay ("KSV-KMSG: ") repeats them.
             warns = [l for l in lines if re.search(expected_warn, l) and "KSV-KMSG: " not in l]
-            check(len(warns) == 2, "KVM warned once per wrong index (2)", f"{len(warns)} warnings")
+            check(len(warns) == 3, "KVM warned once per refused pin (3)", f"{len(warns)} warnings")
             continue
         if kind == "badbtm":
             # The BTM module that answers wrongly, on an SMMU with BTM.

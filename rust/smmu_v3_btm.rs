@@ -6,12 +6,12 @@
 //! decide, per SMMU:
 //!
 //! - whether CR2.PTM is cleared (BTM used);
-//! - only where it is, that all its stage-2 VMIDs come from KVM's
-//!   allocator: a vSMMU uses its VM's pinned VMID (`kvm_arm_vmid_pin()`
-//!   of the VM its vIOMMU holds the file of), a private stage-2 domain a
-//!   VMID pinned for no VM (`kvm_arm_vmid_pin()` of a zeroed VMID), so no
-//!   SMMU VMID ever aliases one KVM gives a VM. Without BTM the SMMU is
-//!   left exactly as upstream has it.
+//! - only where it is, which VMID a vSMMU uses: its VM's pinned VMID
+//!   (`kvm_arm_vmid_pin()` of the VM its vIOMMU holds the file of), which
+//!   the driver checks (`kvm_arm_vmid_pinned()`). The driver keeps private
+//!   stage-2 VMIDs apart from KVM's by itself (above KVM's, or pinned for
+//!   no VM), so no SMMU VMID ever aliases one KVM gives a VM. Without BTM
+//!   the SMMU is left exactly as upstream has it.
 //!
 //! [`policy`] holds the rules in `core`-only Rust, shared with the host
 //! tests. CR2 is written at SMMU reset only, so this module must be loaded
@@ -21,7 +21,7 @@
 //! debugfs: `/sys/kernel/debug/smmu_v3_btm/state`: `smmus: N`, then
 //! `vsmmu_fallbacks: N` (the vIOMMUs this module gave no VMID, for any
 //! reason: the driver gave them their stage-2 parent's VMID, without BTM),
-//! then each SMMU with its vSMMUs and private stage-2 domains.
+//! then each SMMU with its vSMMUs.
 
 use kernel::{
     debugfs,

@@ -4,9 +4,10 @@
  * enforces what must hold whatever a pin module answers (patch 2). Loaded
  * where kvm_vmid_pin is not, it registers its own ops, runs its checks at
  * init, prints one "ksv_badpin: CHECK <name> ok|FAIL" line per check, and
- * unregisters: KVM must refuse an index that is not the VMID's own
- * (-EPROTO, with one warning) and give the pin back, so that the
- * unregistering succeeds with no pin left. Built only for the tests
+ * unregisters: KVM must refuse an index that is not the VMID's own, or a
+ * pin the module does not then report (-EPROTO, with one warning each),
+ * and give the pin back, so that the unregistering succeeds with no pin
+ * left. Built only for the tests
  * (kunit/helpers/, ci/env.sh HMAKE).
  */
 #include <linux/kvm_host.h>
@@ -14,11 +15,15 @@
 
 /* What the pin op returns: the VMID's index plus this (0: the right one) */
 static int pin_skew;
+/* Whether the pin op records the pin it reports */
+static bool pin_records = true;
 static int pins, unpins;
+/* The one VMID this module has pinned, or NULL */
+static const struct kvm_vmid *pinned;
 
 static bool badpin_is_pinned(const struct kvm_vmid *kvm_vmid)
 {
-	return pins > unpins;
+	return kvm_vmid == pinned;
 }
 
 static int badpin_may_pin(const struct kvm_vmid *kvm_vmid)
@@ -31,12 +36,16 @@ static int badpin_pin(struct kvm_vmid *kvm_vmid)
 	u64 idx = atomic64_read(&kvm_vmid->id) & (BIT(kvm_arm_vmid_bits) - 1);
 
 	pins++;
+	if (pin_records)
+		pinned = kvm_vmid;
 	return idx + pin_skew;
 }
 
 static bool badpin_unpin(struct kvm_vmid *kvm_vmid)
 {
 	unpins++;
+	if (kvm_vmid == pinned)
+		pinned = NULL;
 	return true;
 }
 
@@ -79,8 +88,14 @@ static int __init ksv_badpin_init(void)
 	ret = kvm_arm_vmid_pin(&v);
 	check("index-zero", ret == -EPROTO && pins == unpins,
 	      "kvm_arm_vmid_pin() %d (want -EPROTO), pins - unpins %d", ret, pins - unpins);
-	/* The right index: taken, and kvm_arm_vmid_pinned() sees it */
+	/* The right index, but not recorded as pinned: refused too */
 	pin_skew = 0;
+	pin_records = false;
+	ret = kvm_arm_vmid_pin(&v);
+	check("unrecorded", ret == -EPROTO && pins == unpins,
+	      "kvm_arm_vmid_pin() %d (want -EPROTO), pins - unpins %d", ret, pins - unpins);
+	pin_records = true;
+	/* The right index: taken, and kvm_arm_vmid_pinned() sees it */
 	ret = kvm_arm_vmid_pin(&v);
 	idx = kvm_arm_vmid_pinned(&v);
 	check("right-index", ret > 0 && idx == ret,

@@ -91,45 +91,6 @@ fn said_why(e: Error) {
     }
 }
 
-/// A VMID reserved from KVM's allocator for no VM.
-///
-/// # Invariants
-///
-/// `vmid` is pinned (`kvm_arm_vmid_pin()` of a zeroed `struct kvm_vmid`
-/// succeeded) until drop, and is boxed so its address stays put.
-pub(crate) struct Reserved {
-    vmid: KBox<Opaque<bindings::kvm_vmid>>,
-    value: u16,
-}
-
-impl Reserved {
-    /// Reserves a VMID; `ENODEV` without the pin module, `ENOSPC`.
-    pub(crate) fn new() -> Result<Self> {
-        let vmid = KBox::new(Opaque::zeroed(), GFP_KERNEL)?;
-        // SAFETY: `vmid` is a zeroed `kvm_vmid` that we own, boxed, and
-        // keep until the unpin in `drop`.
-        let ret = unsafe { bindings::kvm_arm_vmid_pin(vmid.get()) };
-        to_result(ret).inspect_err(|&e| said_why(e))?;
-        // INVARIANT: the reservation succeeded: owned from here, and given
-        // back on drop if the conversion below fails.
-        let mut r = Self { vmid, value: 0 };
-        r.value = u16::try_from(ret).map_err(|_| EINVAL)?;
-        Ok(r)
-    }
-
-    /// The VMID.
-    pub(crate) fn value(&self) -> u16 {
-        self.value
-    }
-}
-
-impl Drop for Reserved {
-    fn drop(&mut self) {
-        // SAFETY: by the type invariant, `vmid` is pinned, by us.
-        unsafe { bindings::kvm_arm_vmid_unpin(self.vmid.get()) };
-    }
-}
-
 /// A pin on a VM's stage-2 VMID (`kvm_arm_vmid_pin()`).
 ///
 /// It holds no reference on the VM: its owner keeps the VM alive (a
@@ -257,4 +218,14 @@ impl Viommu {
         // its release (the `Kvm` invariant).
         Some(unsafe { &*(*file).private_data.cast::<Kvm>() })
     }
+}
+
+/// `kvm_arm_vmid_pinned()`: the index of the VM's VMID if it holds a pin.
+/// Test builds only (KUnit), to see that a pin was given back.
+#[cfg(all(ksv_test, CONFIG_KUNIT))]
+pub(crate) fn vm_vmid_pinned(kvm: &Kvm) -> Option<u16> {
+    // SAFETY: the VM is alive while `kvm` is borrowed (`Kvm`'s invariant);
+    // the function only reads its VMID under KVM's lock.
+    let ret = unsafe { bindings::kvm_arm_vmid_pinned(&raw mut (*kvm.as_raw()).arch.mmu.vmid) };
+    u16::try_from(ret).ok()
 }

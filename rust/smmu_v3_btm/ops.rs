@@ -4,10 +4,10 @@
 //! driver. The driver calls them in process context, holding the hooks'
 //! rwsem for read.
 //!
-//! Each VMID this module gives the driver is owned by the cookie the
-//! driver holds until `vmid_put`: a [`PrivateVmid`] (a reservation) or a
-//! [`VsmmuVmid`] (a pin of the VM's VMID). The cookie also owns the
-//! VMID's debugfs record ([`Shown`]).
+//! Each VMID this module gives the driver is a vSMMU's: owned by the
+//! cookie the driver holds until `vmid_put`, a [`VsmmuVmid`] (a pin of the
+//! VM's VMID), which also owns the VMID's debugfs record ([`Shown`]). The
+//! driver gives private stage-2 domains their VMIDs itself.
 //!
 //! A VMM can ask for vIOMMUs at will, so a refusal is said once per reason
 //! (`pr_warn_once!`), with the details at debug level (`dev_dbg!`). The
@@ -17,7 +17,6 @@
 use crate::ffi::{
     self,
     Parent,
-    Reserved,
     Viommu,
     VmPin, //
 };
@@ -29,7 +28,6 @@ use crate::policy::{
 };
 use crate::state::{
     DevKey,
-    PrivateView,
     Shown,
     Smmu,
     VmKey,
@@ -180,22 +178,6 @@ pub(crate) unsafe extern "C" fn use_btm(
         .unwrap_or(false)
 }
 
-/// A private stage-2 domain's VMID, reserved from KVM: the cookie the
-/// driver holds for the domain.
-///
-/// Fields drop in order: the record goes, then the reservation.
-pub(crate) struct PrivateVmid {
-    _shown: Shown,
-    res: Reserved,
-}
-
-impl PrivateVmid {
-    /// The VMID.
-    pub(crate) fn value(&self) -> u16 {
-        self.res.value()
-    }
-}
-
 /// A vSMMU's VMID, its VM's pinned VMID: the cookie the driver holds for
 /// the vIOMMU.
 ///
@@ -219,31 +201,6 @@ fn btm_vmid_bits(key: DevKey) -> Option<u32> {
     st.smmu(key)
         .filter(|s| s.decision.use_btm)
         .map(|s| s.vmid_bits)
-}
-
-/// A VMID for a private stage-2 domain of the SMMU `dev`: `None` to use
-/// the driver's own.
-pub(crate) fn s2_vmid(dev: &Device) -> Result<Option<PrivateVmid>> {
-    let key = DevKey::of(dev);
-    let Some(bits) = btm_vmid_bits(key) else {
-        return Ok(None);
-    };
-    // Says why once per reason.
-    let res = Reserved::new()?;
-    if !policy::vmid_fits(res.value(), bits) {
-        kernel::pr_err_once!(
-            "reserved VMID {} does not fit the SMMU's {} bits (bug)\n",
-            res.value(),
-            bits
-        );
-        return Err(ERANGE);
-    }
-    let view = PrivateView {
-        smmu: key,
-        vmid: res.value(),
-    };
-    let shown = STATE.lock().add_private(view)?;
-    Ok(Some(PrivateVmid { _shown: shown, res }))
 }
 
 /// The VMID of a new vSMMU, its VM's pinned VMID: `Ok(None)` to keep the
@@ -323,15 +280,11 @@ pub(crate) unsafe fn vsmmu_vmid(
     Ok(Some(VsmmuVmid { _shown: shown, pin }))
 }
 
-/// What a VMID cookie given to the driver holds; dropping it gives the
-/// VMID back and removes its record, on every path: [`vmid_put`], or a
-/// cookie that could not be allocated in [`vmid_get`].
-enum Held {
-    /// A private stage-2 domain's reservation.
-    Private(#[expect(dead_code, reason = "owned for its drop")] PrivateVmid),
-    /// A vSMMU's pin of its VM's VMID.
-    Vsmmu(#[expect(dead_code, reason = "owned for its drop")] VsmmuVmid),
-}
+/// What a VMID cookie given to the driver holds: a vSMMU's pin of its
+/// VM's VMID. Dropping it gives the VMID back and removes its record, on
+/// every path: [`vmid_put`], or a cookie that could not be allocated in
+/// [`vmid_get`].
+type Held = VsmmuVmid;
 
 /// Test builds: fail the next cookie allocation of [`vmid_get`], as the
 /// kernel's fault injection would.
@@ -341,7 +294,7 @@ pub(crate) static FAIL_NEXT_COOKIE: kernel::sync::atomic::Atomic<bool> =
 
 /// The cookie's box; in test builds it fails once after
 /// [`FAIL_NEXT_COOKIE`] is set.
-fn cookie(held: Held) -> Result<KBox<Held>, AllocError> {
+pub(crate) fn cookie(held: Held) -> Result<KBox<Held>, AllocError> {
     #[cfg(ksv_test)]
     if FAIL_NEXT_COOKIE.xchg(false, kernel::sync::atomic::Relaxed) {
         drop(held);
@@ -355,18 +308,18 @@ fn vsmmu_fallback() {
     STATE.lock().vsmmu_fallbacks += 1;
 }
 
-/// `arm_smmu_btm_ops::vmid_get`: the VMID of a vSMMU (`viommu`) or of a
-/// private stage 2 (NULL), with a cookie for [`vmid_put`]; 0 for the
-/// driver's own VMID.
+/// `arm_smmu_btm_ops::vmid_get`: the VMID of a vSMMU (`viommu`), with a
+/// cookie for [`vmid_put`]; 0 for its stage-2 parent's VMID. The driver
+/// gives private stage-2 domains their VMIDs itself.
 ///
-/// For a vIOMMU, an error (e.g. no VM, the pin cap, `EEXIST`) is a "no":
-/// the driver falls back to the stage-2 parent's VMID, without BTM.
+/// An error (e.g. no VM, the pin cap, `EEXIST`) is a "no": the driver
+/// falls back to the stage-2 parent's VMID, without BTM.
 ///
 /// # Safety
 ///
 /// Called by the driver for its SMMU `dev`, with a vIOMMU it is
 /// initialising (which holds its VM's file, if any, until after the
-/// [`vmid_put`] of the cookie) or NULL, and a writable `cookie`.
+/// [`vmid_put`] of the cookie), and a writable `cookie`.
 pub(crate) unsafe extern "C" fn vmid_get(
     dev: *mut bindings::device,
     viommu: *mut bindings::iommufd_viommu,
@@ -374,25 +327,24 @@ pub(crate) unsafe extern "C" fn vmid_get(
 ) -> c_int {
     // SAFETY: the driver's SMMU device, referenced for the call.
     let dev = unsafe { Device::from_raw(dev) };
-    let got = if viommu.is_null() {
-        s2_vmid(dev).map(|r| r.map(|p| (p.value(), Held::Private(p))))
-    } else {
-        // SAFETY: the vIOMMU is being initialised, and stays valid with its
-        // VM file for this call, per the caller.
-        let viommu = unsafe { Viommu::from_raw(viommu) };
-        // SAFETY: the vIOMMU holds the VM's file until after its destroy,
-        // whose `vmid_put` drops the cookie.
-        let r = unsafe { vsmmu_vmid(dev, viommu.id(), viommu.vm(), viommu.parent()) };
-        if r.is_err() {
-            vsmmu_fallback();
-        }
-        r.map(|r| r.map(|v| (v.value(), Held::Vsmmu(v))))
-    };
-    let (vmid, held) = match got {
-        Ok(Some(g)) => g,
+    if viommu.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: the vIOMMU is being initialised, and stays valid with its VM
+    // file for this call, per the caller.
+    let viommu = unsafe { Viommu::from_raw(viommu) };
+    // SAFETY: the vIOMMU holds the VM's file until after its destroy, whose
+    // `vmid_put` drops the cookie.
+    let got = unsafe { vsmmu_vmid(dev, viommu.id(), viommu.vm(), viommu.parent()) };
+    let held = match got {
+        Ok(Some(held)) => held,
         Ok(None) => return 0,
-        Err(e) => return e.to_errno(),
+        Err(e) => {
+            vsmmu_fallback();
+            return e.to_errno();
+        }
     };
+    let vmid = held.value();
     match self::cookie(held) {
         Ok(b) => {
             // SAFETY: `cookie` is writable, per the caller.
@@ -402,9 +354,7 @@ pub(crate) unsafe extern "C" fn vmid_get(
         // The failed box dropped `held`, which gave the VMID back and
         // removed its record.
         Err(e) => {
-            if !viommu.is_null() {
-                vsmmu_fallback();
-            }
+            vsmmu_fallback();
             Error::from(e).to_errno()
         }
     }

@@ -75,13 +75,6 @@ pub(crate) struct Vsmmu {
     pub(crate) vm_name: CString,
 }
 
-/// What debugfs shows of a private stage-2 domain's VMID, reserved from
-/// KVM. Its cookie owns the reservation.
-pub(crate) struct PrivateView {
-    pub(crate) smmu: DevKey,
-    pub(crate) vmid: u16,
-}
-
 /// The identity of a record that a [`Shown`] owns.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RecordId(u64);
@@ -90,7 +83,6 @@ pub(crate) struct RecordId(u64);
 pub(crate) struct State {
     pub(crate) smmus: KVec<Smmu>,
     pub(crate) vsmmus: KVec<(RecordId, Vsmmu)>,
-    pub(crate) private: KVec<(RecordId, PrivateView)>,
     /// vIOMMUs this module gave no VMID (any reason): the driver fell back
     /// to the stage-2 parent's VMID, without BTM.
     pub(crate) vsmmu_fallbacks: u64,
@@ -102,7 +94,6 @@ kernel::sync::global_lock! {
     pub(crate) unsafe(uninit) static STATE: Mutex<State> = State {
         smmus: KVec::new(),
         vsmmus: KVec::new(),
-        private: KVec::new(),
         vsmmu_fallbacks: 0,
         next_id: 0,
     };
@@ -110,7 +101,7 @@ kernel::sync::global_lock! {
 
 /// A cookie's record in [`STATE`]: removed when this is dropped.
 ///
-/// Only [`State::add_vsmmu`] and [`State::add_private`] make one. Never
+/// Only [`State::add_vsmmu`] makes one. Never
 /// drop one with [`STATE`] locked: its `Drop` takes the lock.
 #[must_use = "dropping it removes the record"]
 pub(crate) struct Shown(RecordId);
@@ -120,7 +111,6 @@ impl Drop for Shown {
         let id = self.0;
         let mut st = STATE.lock();
         st.vsmmus.retain(|(r, _)| *r != id);
-        st.private.retain(|(r, _)| *r != id);
     }
 }
 
@@ -153,7 +143,6 @@ impl Drop for Records {
             (
                 core::mem::take(&mut st.smmus),
                 core::mem::take(&mut st.vsmmus),
-                core::mem::take(&mut st.private),
             )
         };
         // The devices' references are put outside the lock. No cookie is
@@ -178,20 +167,6 @@ impl State {
         let id = self.next_id();
         self.vsmmus.push((id, v), GFP_KERNEL)?;
         Ok(Shown(id))
-    }
-
-    /// Adds a private domain's record, removed when the returned value is
-    /// dropped.
-    pub(crate) fn add_private(&mut self, p: PrivateView) -> Result<Shown> {
-        let id = self.next_id();
-        self.private.push((id, p), GFP_KERNEL)?;
-        Ok(Shown(id))
-    }
-
-    /// The number of private domains' records.
-    #[cfg(ksv_test)]
-    pub(crate) fn nr_private(&self) -> usize {
-        self.private.len()
     }
 }
 
@@ -241,9 +216,6 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                 v.vmid,
                 v.vm_name.to_str().unwrap_or("?")
             )?;
-        }
-        for (_, p) in st.private.iter().filter(|(_, p)| p.smmu == s.dev) {
-            writeln!(f, "  s2 domain: vmid {} source kvm-reserved", p.vmid)?;
         }
     }
     Ok(())

@@ -127,11 +127,6 @@ mod suite {
         fn device(&self) -> &Device {
             &self.dev
         }
-
-        /// The raw device, for the ops C calls.
-        fn raw(&self) -> *mut bindings::device {
-            core::ptr::from_ref::<Device>(&self.dev).cast_mut().cast()
-        }
     }
 
     impl Drop for FakeSmmu {
@@ -141,10 +136,10 @@ mod suite {
         }
     }
 
-    /// The number of private stage-2 records, each owned by a cookie that
-    /// owns a VMID pinned from KVM.
-    fn private_records() -> usize {
-        crate::state::STATE.lock().nr_private()
+    /// The number of vSMMU records, each owned by a cookie that owns a pin
+    /// of its VM's VMID.
+    fn vsmmu_records() -> usize {
+        crate::state::STATE.lock().vsmmus.len()
     }
 
     /// The VMID a vSMMU got: 0 for its parent's (no cookie), or the error.
@@ -156,34 +151,32 @@ mod suite {
         }
     }
 
-    /// A cookie that cannot be allocated after the VMID is reserved gives
-    /// the VMID back and leaves no record (the cookie owns them); the next
-    /// get and put work. Before, the record and its pin stayed behind.
+    /// A cookie that cannot be allocated after the VM's VMID is pinned
+    /// gives the pin back and leaves no record (the cookie owns them).
+    /// Before, the record and its pin stayed behind.
     #[test]
     fn failed_cookie_gives_the_vmid_back() -> Result {
         let smmu = FakeSmmu::reset(FULL, 16)?;
-        let dev = smmu.raw();
-        let before = private_records();
+        let vm = TestVm::take()?;
+        let kvm = vm.kvm();
+        let before = vsmmu_records();
+        // SAFETY: `kvm` keeps the VM alive until after the cookie is dropped.
+        let held = unsafe { ops::vsmmu_vmid(smmu.device(), 31, Some(&kvm), Parent::fake(1)) };
+        let while_held = vsmmu_records();
+        let pinned_while = ffi::vm_vmid_pinned(&kvm);
         ops::FAIL_NEXT_COOKIE.store(true, kernel::sync::atomic::Relaxed);
-        let mut cookie = core::ptr::null_mut();
-        // SAFETY: a private stage 2 (no vIOMMU) of the fake SMMU, which the
-        // hook knows (reset above); `cookie` is writable.
-        let failed = unsafe { ops::vmid_get(dev, core::ptr::null_mut(), &mut cookie) };
-        let after_failure = private_records();
-        // SAFETY: as above.
-        let ok = unsafe { ops::vmid_get(dev, core::ptr::null_mut(), &mut cookie) };
-        let while_held = private_records();
-        if ok > 0 {
-            // SAFETY: the cookie the successful get gave, put once.
-            unsafe { ops::vmid_put(dev, cookie) };
-        }
-        let at_end = private_records();
-        drop(smmu);
-        assert_eq!(failed, ENOMEM.to_errno());
-        assert_eq!(after_failure, before);
-        assert!(ok > 0);
+        let failed = match held {
+            Ok(Some(h)) => ops::cookie(h).is_err(),
+            _ => false,
+        };
+        let after = vsmmu_records();
+        let pinned_after = ffi::vm_vmid_pinned(&kvm);
+        drop((smmu, kvm, vm));
+        assert!(failed);
         assert_eq!(while_held, before + 1);
-        assert_eq!(at_end, before);
+        assert!(pinned_while.is_some());
+        assert_eq!(after, before);
+        assert_eq!(pinned_after, None);
         Ok(())
     }
 
@@ -202,15 +195,9 @@ mod suite {
 
     #[test]
     fn no_btm_takes_nothing_from_kvm() -> Result {
-        // An SMMU without BTM, e.g. stage 2 only with 8-bit VMIDs: 300
-        // stage-2 domains and a vSMMU with a VM, and KVM is never asked.
+        // An SMMU without BTM, e.g. stage 2 only with 8-bit VMIDs: a vSMMU
+        // with a VM, and KVM is never asked for a pin.
         let smmu = FakeSmmu::reset(IDR0_S2P, 8)?;
-        let mut from_kvm = 0;
-        for _ in 0..300 {
-            if ops::s2_vmid(smmu.device())?.is_some() {
-                from_kvm += 1;
-            }
-        }
         let vm = TestVm::take()?;
         let kvm = vm.kvm();
         // SAFETY: `kvm` keeps the VM alive until after the cookie is dropped.
@@ -220,7 +207,6 @@ mod suite {
         drop(smmu);
         drop(kvm);
         drop(vm);
-        assert_eq!(from_kvm, 0);
         assert_eq!(v, Ok(0));
         Ok(())
     }
@@ -302,46 +288,14 @@ mod suite {
         let cookie = unsafe { ops::vsmmu_vmid(narrow.device(), 2, Some(&kvm), Parent::fake(1)) };
         let v = vmid(&cookie);
         drop(cookie);
-        let s2_from_kvm = ops::s2_vmid(narrow.device()).map(|s2| s2.is_some());
         drop((narrow, kvm, vm));
-        let (v, s2_from_kvm) = (v?, s2_from_kvm?);
+        let v = v?;
         if kvm_bits > 8 {
             // Refused: the driver keeps its own VMIDs for this SMMU.
             assert_eq!(v, 0);
-            assert!(!s2_from_kvm);
         } else {
             assert!(v >= 1);
-            assert!(s2_from_kvm);
         }
-        Ok(())
-    }
-
-    #[test]
-    fn private_vmids_never_alias_kvm_vmids() -> Result {
-        let smmu = FakeSmmu::reset(FULL, 16)?;
-        let vm = TestVm::take()?;
-        let kvm = vm.kvm();
-        let mut held = KVec::new();
-        let mut vmids = KVec::new();
-        for _ in 0..8 {
-            let p = ops::s2_vmid(smmu.device())?.ok_or(EINVAL)?;
-            vmids.push(p.value(), GFP_KERNEL)?;
-            held.push(p, GFP_KERNEL)?;
-        }
-        // SAFETY: `kvm` keeps the VM alive until after the cookie is dropped.
-        let cookie = unsafe { ops::vsmmu_vmid(smmu.device(), 3, Some(&kvm), Parent::fake(1)) };
-        let vm_vmid = vmid(&cookie);
-        drop(cookie);
-        drop(held);
-        let vm_vmid = vm_vmid?;
-        let mut aliases = 0;
-        for (i, a) in vmids.iter().enumerate() {
-            aliases += usize::from(*a == vm_vmid);
-            aliases += vmids.iter().skip(i + 1).filter(|b| a == *b).count();
-        }
-        drop((smmu, kvm, vm, vmids));
-        assert!(vm_vmid >= 1);
-        assert_eq!(aliases, 0);
         Ok(())
     }
 }

@@ -283,10 +283,32 @@ void test_second_parent(void)
 	int r1, r2, r3, e2 = 0, e3 = 0, vmid = -1, vs3 = -1, n, ok, btm2 = 0;
 	char s[256];
 
-	if (vmm_base(&m, 1) || parent_alloc(&m, &p2)) {
+	if (vmm_base(&m, 1)) {
 		check("second-parent", 0, "setup failed");
 		vmm_close(&m);
 		return;
+	}
+	/*
+	 * A nest parent's VMID: on an SMMU with BTM whose VMIDs are as wide as
+	 * KVM's, one the driver pins from KVM for no VM; else the driver's own
+	 * (above KVM's with BTM), which takes no pin.
+	 */
+	{
+		long kbits = debugfs_value(PIN_STATE, "vmid_bits");
+		long sbits = debugfs_value(BTM_STATE, "vmid_bits");
+		int btm = hw_cap_btm(&m) == 1, want = btm && kbits == sbits;
+
+		read_pins(&p0);
+		r1 = parent_alloc(&m, &p2);
+		read_pins(&p1);
+		check("parent-vmid", !r1 && p1.pinned - p0.pinned == want,
+		      "nest parent %s; SMMU BTM %s, VMIDs: KVM %ld bits, SMMU %ld bits; pinned %ld -> %ld (want %d more: %s)",
+		      r1 ? "FAILED" : "allocated", btm ? "on" : "off", kbits, sbits, p0.pinned,
+		      p1.pinned, want, want ? "a VMID reserved from KVM" : "the driver's own VMID");
+		if (r1) {
+			vmm_close(&m);
+			return;
+		}
 	}
 	read_pins(&p0);
 	r1 = viommu_alloc(&m, m.parent, &id1);

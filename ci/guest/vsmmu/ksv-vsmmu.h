@@ -154,6 +154,7 @@ void pins_str(const struct pins *p, char *buf, size_t len);
 void read_vsmmus(struct vsmmus *v);
 int vsmmu_new(const struct vsmmus *before, const struct vsmmus *after, int *count);
 long refcnt(const char *mod);
+long debugfs_value(const char *path, const char *key);
 void take_snap(struct snap *s);
 int snap_eq(const struct snap *a, const struct snap *b);
 void snap_str(const struct snap *s, char *buf, size_t len);

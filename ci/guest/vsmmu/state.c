@@ -180,3 +180,25 @@ int smmu_events(void)
 	free(buf);
 	return n;
 }
+
+/* The first "<key>: <N>" of a debugfs file, or -1. */
+long debugfs_value(const char *path, const char *key)
+{
+	char line[512];
+	size_t n = strlen(key);
+	long v = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		const char *s = line + strspn(line, " ");
+
+		if (!strncmp(s, key, n) && s[n] == ':') {
+			v = strtol(s + n + 1, NULL, 0);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
