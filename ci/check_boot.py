@@ -285,6 +285,10 @@ def main():
                   calls.get("vmid_get") == calls.get("vmid_put"),
                   "the module was asked at reset and for the vSMMU, and got every VMID back", str(calls))
             check("not its VM's pinned one" in sec, "the driver says why, once", sec[-300:])
+            m = re.search(r"ksv_badbtm unregistering while held: (-?\d+)", sec)
+            check(m is not None and m.group(1) == "-16",
+                  "unregistering BTM ops while the SMMU holds their module: -EBUSY",
+                  m.group(0) if m else "not printed")
             continue
         if kind == "btm":
             used = re.findall(r"smmu_v3_btm/state:   cr2_ptm: (\S+)", text)

@@ -180,6 +180,10 @@ badbtm)
 	for c in use_btm vmid_get vmid_put remove; do
 		say "ksv_badbtm $c calls: $(cat /sys/module/ksv_badbtm/parameters/${c}_calls)"
 	done
+	# It unregisters while the SMMU runs with BTM: refused, or the driver
+	# would be left holding a module whose ops it no longer reaches.
+	echo 1 > /sys/module/ksv_badbtm/parameters/try_unregister
+	say "ksv_badbtm unregistering while held: $(cat /sys/module/ksv_badbtm/parameters/unregister_ret)"
 	dmesg | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
 	say "END badbtm"
 	kmemleak_report

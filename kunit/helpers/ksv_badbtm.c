@@ -27,31 +27,34 @@ module_param(remove_calls, int, 0444);
 static int cookie;
 
 /* The driver calls the ops one at a time in these tests */
-#define count(n) WRITE_ONCE(n, READ_ONCE(n) + 1)
+static void count(int *n)
+{
+	WRITE_ONCE(*n, READ_ONCE(*n) + 1);
+}
 
 static bool badbtm_use_btm(struct device *smmu, u32 idr0, bool btm,
 			   unsigned int vmid_bits)
 {
-	count(use_btm_calls);
+	count(&use_btm_calls);
 	return true;
 }
 
 static int badbtm_vmid_get(struct device *smmu, struct iommufd_viommu *viommu,
 			   void **c)
 {
-	count(vmid_get_calls);
+	count(&vmid_get_calls);
 	*c = &cookie;
 	return 7;
 }
 
 static void badbtm_vmid_put(struct device *smmu, void *c)
 {
-	count(vmid_put_calls);
+	count(&vmid_put_calls);
 }
 
 static void badbtm_remove(struct device *smmu)
 {
-	count(remove_calls);
+	count(&remove_calls);
 }
 
 static const struct arm_smmu_btm_ops badbtm_ops = {
@@ -61,6 +64,25 @@ static const struct arm_smmu_btm_ops badbtm_ops = {
 	.vmid_put = badbtm_vmid_put,
 	.remove = badbtm_remove,
 };
+
+/*
+ * Writing try_unregister unregisters the ops, as a module that misbehaves
+ * could at any time; unregister_ret says what arm_smmu_btm_register(NULL)
+ * returned: -EBUSY while an SMMU or a VMID holds this module.
+ */
+static int unregister_ret = 1;
+module_param(unregister_ret, int, 0444);
+
+static int try_unregister_set(const char *val, const struct kernel_param *kp)
+{
+	unregister_ret = arm_smmu_btm_register(NULL);
+	return 0;
+}
+
+static const struct kernel_param_ops try_unregister_ops = {
+	.set = try_unregister_set,
+};
+module_param_cb(try_unregister, &try_unregister_ops, NULL, 0200);
 
 static int __init ksv_badbtm_init(void)
 {
