@@ -25,12 +25,22 @@ mod suite {
         },
         policy::*, //
     };
-    use core::ptr::NonNull;
+    use core::{
+        mem::ManuallyDrop,
+        ptr::NonNull, //
+    };
     use kernel::{
         bindings,
         device::Device,
         prelude::*,
-        sync::aref::ARef,
+        sync::{
+            aref::ARef,
+            atomic::{
+                Acquire,
+                Atomic,
+                Release, //
+            },
+        },
         types::Opaque, //
     };
 
@@ -83,31 +93,51 @@ mod suite {
 
     /// A fake SMMU device, reset through the hook with `idr0`.
     struct FakeSmmu {
-        dev: ARef<Device>,
+        /// Ours until the drop, which puts it before it waits.
+        dev: ManuallyDrop<ARef<Device>>,
         btm: bool,
+        /// Set by [`fake_release`], which the drop waits for.
+        released: Pin<KBox<Atomic<bool>>>,
+    }
+
+    /// The fake device's memory: the device, then where its release says
+    /// it ran.
+    #[repr(C)]
+    struct FakeDev {
+        dev: Opaque<bindings::device>,
+        released: *const Atomic<bool>,
     }
 
     const FULL: u32 = IDR0_S1P | IDR0_S2P | IDR0_BTM | IDR0_HYP | IDR0_VMID16;
 
     /// The fake device's release, once its last reference is put: frees
-    /// the device's memory (also when `CONFIG_DEBUG_KOBJECT_RELEASE` delays
-    /// it).
+    /// the device's memory, then says so to the [`FakeSmmu`], whose drop
+    /// waits for it: `CONFIG_DEBUG_KOBJECT_RELEASE` delays the release by
+    /// seconds, and it must not run after this module is gone.
     ///
     /// # Safety
     ///
-    /// `dev` is a fake device that [`FakeSmmu::reset`] allocated with
-    /// `KBox` and gave up; the driver core calls this once no reference is
-    /// left.
+    /// `dev` is the device of a [`FakeDev`] that [`FakeSmmu::reset`]
+    /// allocated with `KBox` and gave up; the driver core calls this once
+    /// no reference is left, while the `FakeSmmu` waits.
     unsafe extern "C" fn fake_release(dev: *mut bindings::device) {
-        // SAFETY: per the contract, `dev` is the box `reset` gave up, and
-        // nothing uses it any more.
-        drop(unsafe { KBox::from_raw(dev.cast::<Opaque<bindings::device>>()) });
+        // SAFETY: per the contract, `dev` is the first field of the box
+        // `reset` gave up (`repr(C)`), and nothing uses it any more.
+        let fake = unsafe { KBox::from_raw(dev.cast::<FakeDev>()) };
+        let released = fake.released;
+        drop(fake);
+        // SAFETY: the `FakeSmmu` keeps the flag until it sees it set.
+        unsafe { &*released }.store(true, Release);
     }
 
     impl FakeSmmu {
         fn reset(idr0: u32, vmid_bits: u32) -> Result<Self> {
-            let dev = KBox::into_raw(KBox::new(Opaque::<bindings::device>::zeroed(), GFP_KERNEL)?)
-                .cast::<bindings::device>();
+            let released = KBox::pin(Atomic::new(false), GFP_KERNEL)?;
+            let fake = FakeDev {
+                dev: Opaque::zeroed(),
+                released: core::ptr::from_ref(&*released),
+            };
+            let dev = KBox::into_raw(KBox::new(fake, GFP_KERNEL)?).cast::<bindings::device>();
             // SAFETY: a zeroed device that we own: initialised, with one
             // reference, a name that needs no allocation and a release that
             // frees the box.
@@ -120,8 +150,14 @@ mod suite {
             // `device_initialize()` gave us is owned by the `ARef` from here:
             // its drop puts it, and the last put frees the device.
             let dev: ARef<Device> = unsafe { ARef::from_raw(NonNull::new_unchecked(dev.cast())) };
-            let btm = ops::decide_smmu(&dev, idr0, idr0, idr0 & IDR0_BTM != 0, vmid_bits)?;
-            Ok(Self { dev, btm })
+            let mut smmu = Self {
+                dev: ManuallyDrop::new(dev),
+                btm: false,
+                released,
+            };
+            smmu.btm =
+                ops::decide_smmu(smmu.device(), idr0, idr0, idr0 & IDR0_BTM != 0, vmid_bits)?;
+            Ok(smmu)
         }
 
         fn device(&self) -> &Device {
@@ -131,8 +167,15 @@ mod suite {
 
     impl Drop for FakeSmmu {
         fn drop(&mut self) {
-            // The record's device reference goes first, then ours.
+            // The record's device reference goes first, then ours, and the
+            // release runs (perhaps later, from a workqueue) before the flag
+            // it sets goes.
             ops::forget(&self.dev);
+            // SAFETY: dropped once, here, and not used after.
+            unsafe { ManuallyDrop::drop(&mut self.dev) };
+            while !self.released.load(Acquire) {
+                kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10));
+            }
         }
     }
 
@@ -164,9 +207,11 @@ mod suite {
         let held = unsafe { ops::vsmmu_vmid(smmu.device(), 31, Some(&kvm), Parent::fake(1)) };
         let while_held = vsmmu_records();
         let pinned_while = ffi::vm_vmid_pinned(&kvm);
-        ops::FAIL_NEXT_COOKIE.store(true, kernel::sync::atomic::Relaxed);
         let failed = match held {
-            Ok(Some(h)) => ops::cookie(h).is_err(),
+            Ok(Some(h)) => {
+                ops::FAIL_NEXT_COOKIE.store(true, kernel::sync::atomic::Relaxed);
+                ops::cookie(h).is_err()
+            }
             _ => false,
         };
         let after = vsmmu_records();
