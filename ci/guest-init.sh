@@ -59,6 +59,14 @@ state() {
 }
 
 # The end-to-end vSMMU test (ci/guest/ksv-vsmmu.c) on QEMU's edu device.
+# The real pin module, then ksv_badbtm (a BTM module that answers wrongly,
+# test-only) before arm_smmu_v3 probes the SMMU at QEMU virt's address.
+badbtm_setup() {
+	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
+	load kvm_vmid_pin
+	if insmod $OURS/test/ksv_badbtm.ko base=0x09050000; then say "insmod ksv_badbtm ok"; fi
+	if modprobe arm_smmu_v3; then say "modprobe arm_smmu_v3 ok"; else say "modprobe arm_smmu_v3 FAILED"; fi
+}
 e2e() {
 	say "BEGIN e2e"
 	dmesg -c >/dev/null
@@ -148,10 +156,7 @@ badmods)
 	# without BTM and with the real pin module loaded (so that BTM could
 	# be held): CR2.PTM must stay set and the VMM see upstream behaviour.
 	# Then a pin module that returns wrong indices: KVM must refuse them.
-	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
-	load kvm_vmid_pin
-	if insmod $OURS/test/ksv_badbtm.ko base=0x09050000; then say "insmod ksv_badbtm ok"; fi
-	if modprobe arm_smmu_v3; then say "modprobe arm_smmu_v3 ok"; else say "modprobe arm_smmu_v3 FAILED"; fi
+	badbtm_setup
 	e2e upstream
 	say "BEGIN badmods"
 	dmesg -c >/dev/null
@@ -167,10 +172,7 @@ badbtm)
 	# The same BTM module that answers wrongly, on QEMU's SMMU with BTM and
 	# the real pin module: the SMMU runs with BTM (held by both modules),
 	# and a vSMMU must not take the VMID 7 it offers.
-	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
-	load kvm_vmid_pin
-	if insmod $OURS/test/ksv_badbtm.ko base=0x09050000; then say "insmod ksv_badbtm ok"; fi
-	if modprobe arm_smmu_v3; then say "modprobe arm_smmu_v3 ok"; else say "modprobe arm_smmu_v3 FAILED"; fi
+	badbtm_setup
 	say "BEGIN badbtm"
 	dmesg -c >/dev/null
 	dmesg -n 1
