@@ -128,6 +128,18 @@ else
 		cp "$LOGDIR/check-iommufd.txt" "$LOGDIR/check-iommufd.$key.txt"
 fi
 
+# QEMU's emulated BTM needs TCG (qemu/ patch 3): under another
+# accelerator (qtest here; KVM or HVF in use) the CPUs' TLBIs never reach
+# QEMU, so btm=on must fail realize rather than advertise IDR0.BTM.
+out=$(timeout 20 "$QEMU" -machine virt,iommu=smmuv3 -accel qtest -qtest null -nic none \
+	-global arm-smmuv3.btm=on -display none -monitor none -serial none -S 2>&1)
+rc=$?
+if [ $rc != 0 ] && [ $rc != 124 ] && grep -q 'btm=on needs TCG' <<<"$out"; then
+	echo "  ok    QEMU refuses btm=on without TCG (-accel qtest)"; add 1 0
+else
+	echo "  FAIL  QEMU refuses btm=on without TCG (-accel qtest): exit $rc: $out"; add 0 1
+fi
+
 log "style"
 "$TOP/ci/style.sh" > "$LOGDIR/style.txt"
 counts "$LOGDIR/style.txt"
