@@ -1,22 +1,22 @@
 # SPDX-License-Identifier: GPL-2.0
-# User entry points. The kernel build reads ./Kbuild, not this file.
+# User entry points; "make help" prints the list below. The kernel build
+# reads ./Kbuild, not this file. README.md and Documentation/ say more.
 #
-#   make setup   install dependencies, fetch and patch linux-source-7.3
-#   make         build the kernel Image and our modules (incremental)
-#   make test    host tests + KUnit in QEMU (VHE, nVHE, protected) + style
-#   make run     boot the patched kernel, load the modules, show them working
-#   make test-debug  make test on a second kernel build with KASAN
-#   make bench   VMID pinning costs under QEMU -icount (deterministic)
-#   make clean   remove our module build output (the kernel build is kept)
-#   make modules  the 3 production modules (no test code) against KDIR=
-#                 (default: the running kernel's build tree on arm64, else
-#                 the cache kernel), into MO= (default: the cache's
-#                 modules-<kernelrelease>/)
-#   make install  [DESTDIR= KERNELRELEASE=] to lib/modules/<release>/updates/,
-#                 softdep in etc/modprobe.d/kvm-smmu-vmid.conf, then depmod
-#   make deb      kvm-smmu-vmid-modules-<release>_<version>_arm64.deb (cache deb/)
+#   make setup          dependencies, QEMU 10.0.2 with qemu/, patched kernel
+#   make build          kernel Image and our modules, incrementally (= make)
+#   make test           host tests, QEMU boots (KUnit, end to end), style
+#   make test-debug     make test on a second kernel build with KASAN
+#   make run            boot the patched kernel, show the modules working
+#   make run-vmm        the real-VMM boot alone (Debian's QEMU 11.1 in the emulated host)
+#   make bench          VMID pinning costs under QEMU -icount (deterministic)
+#   make modules        the 2 production modules against KDIR= (into MO=)
+#   make install        the modules and the softdep into [DESTDIR]/, depmod
+#   make deb            kvm-smmu-vmid-modules-<release>_<version>_arm64.deb
 #   make modprobe-test  QEMU: the .deb installed by dpkg, loaded by modprobe
-#   make check-series   each patch of patches/ builds on its own, checkpatch, sparse
+#   make check-series   each patch of patches/, qemu/ builds alone, checkpatch
+#   make clean          remove our module build output (keeps the kernel's)
+#   make distclean      make clean, and the kernel build directories
+#   make help           this list
 
 .PHONY: all setup build test test-debug bench run clean distclean help
 .PHONY: modules install deb modprobe-test check-series
@@ -64,4 +64,4 @@ check-series:
 	@bash ci/check-series.sh
 
 help:
-	@sed -n '2,20p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n 's/^#   make/make/p' Makefile

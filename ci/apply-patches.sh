@@ -3,6 +3,7 @@
 # Make $KSRC = pristine linux-source-7.3 + patches/ (in patches/series order).
 # $KSRC is a git repository whose tag "base" is the pristine tree, so a
 # changed series is re-applied with "git am" and only touched files change.
+# Run alone: bash ci/apply-patches.sh (make setup and ci/build.sh call it).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 

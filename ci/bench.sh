@@ -3,6 +3,7 @@
 # make bench: VMID pinning costs under QEMU -icount (1 ns = 1 instruction),
 # -cpu cortex-a57 (nVHE, 8-bit VMIDs) and -cpu max (VHE, 16-bit), one CPU
 # each. Deterministic numbers.
+# Run alone: make bench. Method and figures: Documentation/benchmarks.md.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 "$TOP/ci/build.sh" >/dev/null

@@ -6,6 +6,7 @@
 # with a device open (ci/guest/vsmmu/vmfile.c). Its own source work tree
 # and O= directory, so both kernels stay incremental. Run after ci/build.sh
 # and ci/initramfs.sh (it takes their config and guest programs).
+# Run alone: bash ci/build-pristine.sh (make test calls it).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 PSRC=$CACHE/linux-pristine

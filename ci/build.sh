@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # make: build the kernel Image (+ its modules) and our modules, incrementally.
+# Run alone: make (or make build).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 [ -d "$KSRC/.git" ] || die "no kernel source: run 'make setup' first"

@@ -3,6 +3,7 @@
 # Fail if an option of kunit/host.config (the host kernel's needs) is not
 # in kunit/test.config: what we ship must be what the tests ran.
 # Usage: check-host-config.sh [HOST_CONFIG [TEST_CONFIG]]
+# Run alone: bash ci/check-host-config.sh (make setup calls it).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 host=${1:-$TOP/kunit/host.config} test=${2:-$TOP/kunit/test.config}

@@ -5,6 +5,7 @@
 # build directory, one patch at a time from "base"), and QEMU's
 # scripts/checkpatch.pl has no error on it. The tree is back at the whole
 # series afterwards. Prints one ok/FAIL line per patch and a summary.
+# Run alone: bash ci/check-qemu-series.sh (make check-series calls it).
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
 Q=$CACHE/qemu SRC=$CACHE/qemu/src BLD=$CACHE/qemu/build

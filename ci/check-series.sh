@@ -8,6 +8,7 @@
 # patch touches, before and after it: a warning the patch adds fails it.
 # Then the QEMU series the same way (ci/check-qemu-series.sh). Prints one
 # ok/FAIL line per patch, with its added lines, and a summary.
+# Run alone: make check-series.
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
 [ -f "$KBUILD/.config" ] || die "no kernel config: run 'make setup' first"

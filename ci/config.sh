@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Write the test kernel config: Kconfig defaults + kunit/test.config,
 # then check that every option of the fragment really took effect.
+# Run alone: bash ci/config.sh (KSV_FLAVOR=debug: the KASAN build's);
+# make setup and ci/build.sh call it.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 mkdir -p "$KBUILD" "$LOGDIR"

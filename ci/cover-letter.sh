@@ -4,6 +4,7 @@
 # the subject's numbering, and the shortlog and diffstat after the prose,
 # are regenerated from the kernel tree's series (base..HEAD), laid out as
 # git format-patch --cover-letter does. Called by ci/format-patches.sh.
+# Run alone: bash ci/cover-letter.sh, after editing the cover letter's prose.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 f=$TOP/patches/0000-cover-letter.patch

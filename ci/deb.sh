@@ -7,6 +7,7 @@
 #   (0.1 outside a git checkout).
 #   Depends: linux-image-<kernelrelease>, the name of Debian's image
 #   package for a release (and of make bindeb-pkg's), or its -unsigned twin.
+# Run alone: make deb [KDIR= MO= KERNELRELEASE=] (make modules first).
 set -euo pipefail
 . "$(dirname "$0")/modules.sh"
 resolve_release

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Common paths and flags, sourced by every script in ci/.
 # Build output lives outside the git tree so that a fresh clone reuses it.
+# Not run alone: sourced; ". ci/env.sh" in a shell gives $CACHE, $KSRC,
+# $LOGDIR and the make commands the scripts use.
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${KSV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvm-smmu-vmid}

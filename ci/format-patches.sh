@@ -4,6 +4,8 @@
 # Blank context lines are written as empty lines (which git am accepts, as
 # GNU diff --suppress-blank-empty does), so no line ends in whitespace and
 # checkpatch is clean wherever it is run from.
+# Run alone: bash ci/format-patches.sh, after committing in $KSRC
+# (~/.cache/kvm-smmu-vmid/linux; Documentation/design.md).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 # The cover letter (0000-cover-letter.patch) is written by hand and kept;

@@ -2,6 +2,7 @@
 # Shell functions shared by the guest inits (ci/guest-init.sh,
 # ci/guest-modprobe.sh); installed as /lib/ksv-guest.sh in the initramfs.
 # The caller defines say() before it calls a function that prints.
+# Not run alone: the guest inits source it (ci/initramfs.sh installs it).
 
 # The filesystems every guest init needs.
 guest_mounts() {

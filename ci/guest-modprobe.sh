@@ -5,6 +5,8 @@
 # Debian's kmod; the softdep must load our modules first. Every line for
 # the host starts with "KSV:"; kernel messages are kept off the console and
 # replayed from dmesg, prefixed "KSV-KMSG: ", so they cannot cut into ours.
+# Not run on the host: ci/modprobe-test.sh makes it the /init of its
+# initramfs and boots it (run that alone: make modprobe-test).
 /bin/busybox --install -s /bin
 . /lib/ksv-guest.sh
 guest_mounts

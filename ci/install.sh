@@ -6,6 +6,7 @@
 # then depmod if the kernel's own modules are there.
 #   KERNELRELEASE  default: the release of KDIR (see ci/modules.sh)
 #   MO             default: $CACHE/modules-$KERNELRELEASE
+# Run alone: make install [KDIR= MO= DESTDIR= KERNELRELEASE=].
 set -euo pipefail
 . "$(dirname "$0")/modules.sh"
 resolve_release

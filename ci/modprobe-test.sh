@@ -10,6 +10,7 @@
 #   --host-tree  also build the modules against a second, separately
 #                configured tree ($CACHE/build-host: arm64 defconfig +
 #                kunit/host.config, modules_prepare only; minutes of CPU).
+# Run alone: make modprobe-test, or bash ci/modprobe-test.sh --host-tree.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 P=0 F=0

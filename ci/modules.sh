@@ -7,6 +7,7 @@
 #   MO    output directory (default: $CACHE/modules-<kernelrelease>)
 # The tree is checked first: everything missing is listed, one line each.
 # Sourced by ci/install.sh and ci/deb.sh for resolve_tree only.
+# Run alone: make modules [KDIR= MO=]. Host use: Documentation/host.md.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # make run: boot the patched kernel at EL2 with an emulated SMMUv3, load
 # our modules and show what they report.
+# Run alone: make run (KSV_CPU= for another -cpu than cortex-a57).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 "$TOP/ci/build.sh" >/dev/null

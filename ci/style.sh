@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Style checks: rustfmt (kernel rules), clippy (CLIPPY=1 build), checkpatch.
 # Prints one "ok"/"FAIL" line per check and "COUNTS <passed> <failed>".
+# Run alone: bash ci/style.sh, after make build (it needs the kernel tree).
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
 ok=0 bad=0
