@@ -2,12 +2,12 @@
 # User entry points; "make help" prints the list below. The kernel build
 # reads ./Kbuild, not this file. README.md and Documentation/ say more.
 #
-#   make setup          dependencies, QEMU 10.0.2 with qemu/, patched kernel
+#   make setup          dependencies, both QEMUs (qemu/ and Debian's 11.1), kernel
 #   make build          kernel Image and our modules, incrementally (= make)
 #   make test           host tests, QEMU boots (KUnit, end to end), style
 #   make test-debug     make test on a second kernel build with KASAN
 #   make run            boot the patched kernel, show the modules working
-#   make run-vmm        the real-VMM boot alone (Debian's QEMU 11.1 in the emulated host)
+#   make run-vmm        a real VMM: Debian's QEMU 11.1 and a Debian guest on it
 #   make bench          VMID pinning costs under QEMU -icount (deterministic)
 #   make modules        the 2 production modules against KDIR= (into MO=)
 #   make install        the modules and the softdep into [DESTDIR]/, depmod
@@ -18,7 +18,7 @@
 #   make distclean      make clean, and the kernel build directories
 #   make help           this list
 
-.PHONY: all setup build test test-debug bench run clean distclean help
+.PHONY: all setup build test test-debug bench run run-vmm clean distclean help
 .PHONY: modules install deb modprobe-test check-series
 
 all: build
@@ -40,6 +40,9 @@ bench:
 
 run:
 	@bash ci/run.sh
+
+run-vmm:
+	@bash ci/run-vmm.sh
 
 clean:
 	@bash -c '. ci/env.sh; rm -rf "$$CACHE"/modules* "$$CACHE"/initramfs*.cpio.gz'

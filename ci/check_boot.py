@@ -12,7 +12,9 @@ checks alone, on the unpatched kernel), "btm=in-use" (under the test
 override), "btm=emulated" (QEMU's SMMUv3 with IDR0.BTM, qemu/) or
 "btm=upstream" (what smmu_v3_btm decided for QEMU's SMMUv3), and
 "btm-e2e=yes|no" (in QEMU's trace, the guest's TLBIs of the guest-stage-1
-test reach the SMMU's IOTLB, and no command-queue invalidation does).
+test reach the SMMU's IOTLB, and no command-queue invalidation does), and
+"realvmm=series|upstream" (Debian's QEMU 11.1 and a Linux guest,
+ci/realvmm/, with our modules or without).
 Prints one line per check and, last, "COUNTS <passed> <failed>".
 """
 import re
@@ -240,6 +242,109 @@ def main():
                       f"for ASID {a} reached the SMMU",
                       f"broadcasts {w['btm']}; commands {for_it}")
 
+    def realvmm(kind):
+        # Debian's QEMU 11.1 with a Linux guest (ci/realvmm/host.sh): its
+        # checks, and QEMU's SMMU trace in the windows it marked.
+        raw, inside = [], False
+        for ln in lines:
+            if re.search(r"KSV: real-vmm: BEGIN ", ln):
+                inside = True
+            elif re.search(r"KSV: real-vmm: END ", ln):
+                inside = False
+            elif inside:
+                raw.append(ln)
+        check(any(re.search(r"KSV: real-vmm: END ", l) for l in lines), f"real VMM ({kind}): ran to the end")
+        ran = set()
+        for ln in raw:
+            m = re.search(r"KSV: real-vmm: CHECK (\S+) (ok|FAIL)(.*)", ln)
+            if m:
+                ran.add(m.group(1))
+                check(m.group(2) == "ok", f"real VMM ({kind}): {m.group(1)}{m.group(3)}", m.group(3))
+        want = ["real-vmm-probe", "real-vmm-vmid", "real-vmm-dma-read-all", "real-vmm-dma-write-read",
+                "real-vmm-quit"]
+        if kind == "series":
+            want += ["real-vmm-dma-after-rollovers", "real-vmm-rollovers", "real-vmm-kill"]
+        missing = [n for n in want if n not in ran]
+        check(not missing, f"real VMM ({kind}): the checks {', '.join(want)} ran", f"missing {missing}")
+        summ = [m.group(1) for m in (re.search(r"KSV: real-vmm: summary: (\d+) check", l) for l in raw) if m]
+        check(summ == ["0"], f"real VMM ({kind}): the script's summary: 0 checks failed", f"summaries {summ}")
+        # Each QEMU run: the IOTLB fills of the guest's I/O, the invalidations
+        # its unmaps sent, and (series) the guest CPU's broadcast TLBIs.
+        runs, cur, win = [], None, None
+        for ln in raw:
+            m = re.search(r"KSV: real-vmm: RUN-BEGIN (\S+)", ln)
+            if m:
+                cur = dict(label=m.group(1), fills=[], inval=[], btm={}, windows=[], qinv={})
+                continue
+            if cur is None:
+                continue
+            m = re.search(r"KSV: real-vmm: DMA-BEGIN (\S+) expect-vmid=(\S+)", ln)
+            if m:
+                win = dict(label=m.group(1), want=m.group(2), fills=[], inval=[])
+                continue
+            m = re.search(r"KSV: real-vmm: INVALIDATIONS (\S+) (\d+)", ln)
+            if m:
+                cur["qinv"][m.group(1)] = int(m.group(2))
+            if win and re.search(rf"KSV: real-vmm: DMA-END {re.escape(win['label'])}\b", ln):
+                cur["windows"].append(win)
+                win = None
+            m = re.search(r"smmu_iotlb_insert IOTLB \+\+ asid=(-?\d+) vmid=(\d+) addr=(0x[0-9a-f]+)", ln)
+            if m:
+                f = (int(m.group(1)), int(m.group(2)), int(m.group(3), 16))
+                cur["fills"].append(f)
+                if win:
+                    win["fills"].append(f)
+            m = re.search(r"smmuv3_range_inval vmid=(-?\d+) asid=(-?\d+) addr=(0x[0-9a-f]+) .*stage=1", ln)
+            if m and win:
+                win["inval"].append((int(m.group(2)), int(m.group(1)), int(m.group(3), 16)))
+            m = re.search(r"smmuv3_btm_inval op=\S+ vmid=(-?\d+)", ln)
+            if m:
+                cur["btm"][int(m.group(1))] = cur["btm"].get(int(m.group(1)), 0) + 1
+            if re.search(r"KSV: real-vmm: RUN-END ", ln):
+                runs.append(cur)
+                cur = None
+        want_runs = ["quit", "kill"] if kind == "series" else ["quit"]
+        check([r["label"] for r in runs] == want_runs, f"real VMM ({kind}): QEMU runs {want_runs}",
+              str([r["label"] for r in runs]))
+        for r in runs:
+            wins = r["windows"]
+            fills = [f for w in wins for f in w["fills"]]
+            vmids = sorted({f[1] for f in fills})
+            # asid -1: stage 2 alone, QEMU's cache of the stage-1 table
+            # walk's IPAs; every other fill must be the guest's one ASID.
+            asids = sorted({f[0] for f in fills if f[0] >= 0})
+            walk = sum(1 for f in fills if f[0] < 0)
+            want = sorted({w["want"] for w in wins})
+            if kind == "series":
+                ok = fills and len(want) == 1 and vmids == [int(want[0])] if want and want[0].isdigit() else False
+                what = f"VMID {want[0] if want else '?'} (the VM's pinned one)"
+            else:
+                ok = fills and len(vmids) == 1
+                what = "one VMID (the nest parent's)"
+            check(ok and len(asids) == 1 and asids[0] >= 0,
+                  f"real VMM ({kind}) {r['label']}: the {len(fills)} IOTLB fills of the guest's I/O are nested: "
+                  f"the guest's ASID {asids} ({walk} of them stage 2 alone: the table walk) and {what}, {vmids}",
+                  f"vmids {vmids}, asids {asids}, windows {[w['label'] for w in wins]}")
+            if not fills:
+                continue
+            if not asids:
+                continue
+            asid, vmid = asids[0], vmids[0]
+            used = {f[2] for f in r["fills"]}
+            for w in wins:
+                inv = w["inval"]
+                mine = [i for i in inv if i[0] == asid and i[1] == vmid]
+                q = r["qinv"].get(w["label"], 0)
+                check(q > 0 and mine and len(mine) == len(inv) and all(i[2] in used for i in mine),
+                      f"real VMM ({kind}) {r['label']} {w['label']}: the guest's unmaps reached the SMMU through "
+                      f"QEMU's IOMMU_HWPT_INVALIDATE ({q} calls) as {len(mine)} invalidations of ASID {asid} "
+                      f"VMID {vmid}, each of an IOVA the device used",
+                      f"QEMU calls {q}, invalidations {inv[:5]}")
+            if kind == "series":
+                n = r["btm"].get(vmid, 0)
+                check(n > 0, f"real VMM ({kind}) {r['label']}: the guest's own CPU TLBIs reached the SMMU as "
+                      f"broadcasts with VMID {vmid} (BTM): {n}")
+
     for exp in expects:
         kind, _, arg = exp.partition("=")
         if kind == "e2e":
@@ -247,6 +352,9 @@ def main():
             continue
         if kind == "btm-e2e":
             btm_e2e(arg)
+            continue
+        if kind == "realvmm":
+            realvmm(arg)
             continue
         if kind == "badmods":
             # Modules that answer wrongly (kunit/helpers/ksv_bad*.c): C

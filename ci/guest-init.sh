@@ -114,6 +114,13 @@ probefail)
 	say "END probefail"
 	unload kvm_vmid_pin
 	;;
+realvmm)
+	# Debian's QEMU 11.1 with an accelerated vSMMU and a Linux guest
+	# (ci/realvmm/): with our modules (ksv.modules=1, BTM), without them,
+	# or on the unpatched kernel (its initramfs has no module of ours).
+	. /lib/ksv-realvmm.sh
+	realvmm_main
+	;;
 vmfile)
 	# The unpatched kernel (ci/build-pristine.sh): what a VMM sees when it
 	# closes the VM fd with a device open, without the series.

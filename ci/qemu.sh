@@ -5,6 +5,9 @@
 # boot traces the broadcast invalidations that reach its IOTLB, so that
 # "nothing reached the SMMU" without the property can fail too.
 # KSV_IMAGE=, KSV_INITRD=: another kernel and initramfs (ci/build-pristine.sh).
+# KSV_MEM=: the guest's memory in MB (2048).
+# KSV_NVME=1: an NVMe controller on the disk of ci/realvmm/initramfs.sh
+# (for the real VMM's guest; its writes go to a temporary overlay).
 # The console goes to $LOGDIR/boot-NAME.log; exit 124 on timeout.
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
@@ -23,7 +26,8 @@ timeout --foreground -k 5 "$tmo" "$QEMU" \
 	-trace smmu_iotlb_insert -trace smmuv3_range_inval -trace smmu_iotlb_inv_vmid \
 	-trace 'smmuv3_cmdq_tlbi_*' -trace smmuv3_record_event -trace smmuv3_btm_inval \
 	${KSV_BTM:+-global arm-smmuv3.btm=on} \
-	-cpu "$cpu" -smp "$smp" -m 2048 \
+	${KSV_NVME:+-drive file=$CACHE/realvmm/disk.img,if=none,id=nvm,format=raw,snapshot=on -device nvme,serial=ksv0,drive=nvm} \
+	-cpu "$cpu" -smp "$smp" -m "${KSV_MEM:-2048}" \
 	-kernel "${KSV_IMAGE:-$KBUILD/arch/arm64/boot/Image}" \
 	-initrd "${KSV_INITRD:-$INITRD}" \
 	-append "console=ttyAMA0 panic=-1 ksv.mode=$mode $*" \

@@ -96,7 +96,7 @@ log "QEMU $VER: $(git -C "$SRC" rev-list --count base..HEAD) patches of qemu/ ap
 # Debian's python3, which has the Debian meson and pycotap (a python3 of
 # another install first in PATH would not).
 DEVS=$SRC/configs/devices/aarch64-softmmu/ksv.mak
-printf 'CONFIG_ARM_VIRT=y\nCONFIG_EDU=y\nCONFIG_PCI_TESTDEV=y\n' > "$Q/ksv.mak"
+printf 'CONFIG_ARM_VIRT=y\nCONFIG_EDU=y\nCONFIG_PCI_TESTDEV=y\nCONFIG_NVME_PCI=y\nCONFIG_SPDM_SOCKET=y\n' > "$Q/ksv.mak"
 cmp -s "$Q/ksv.mak" "$DEVS" 2>/dev/null || cp "$Q/ksv.mak" "$DEVS"
 if [ ! -f "$BLD/build.ninja" ]; then
 	log "configuring QEMU (log: $LOGDIR/qemu-configure.log)"

@@ -84,6 +84,7 @@ fi
 "$TOP/ci/setup-kmod.sh"
 "$TOP/ci/setup-sparse.sh"
 "$TOP/ci/setup-qemu.sh"
+"$TOP/ci/setup-realvmm.sh"
 
 # Kernel source from trixie-backports. Only this one package is downloaded;
 # backports sit at apt priority 100, so nothing else gets upgraded.

@@ -1,7 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# make test: host tests, three QEMU boots with KUnit, style checks.
-# Ends with one line "N passed, N failed".
+# make test: host tests, the QEMU boots (KUnit, the end-to-end VMMs, the
+# real VMM), the modprobe test, the iommufd selftests, style and the
+# documents' links. Ends with one line "N passed, N failed".
+# Alone: make test (after make setup); one boot alone: see
+# Documentation/testing.md.
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
 mkdir -p "$LOGDIR"
@@ -30,6 +33,15 @@ if ! "$TOP/ci/initramfs.sh"; then
 fi
 # The unpatched kernel, for the e2e-pristine boot (not in make test-debug).
 if [ -z "$FLAVOR" ] && ! "$TOP/ci/build-pristine.sh"; then
+	echo "$PASS passed, $((FAIL + 1)) failed"
+	exit 1
+fi
+# The real VMM (Debian's QEMU 11.1 and its guest) appended to both.
+RVI=$CACHE/initramfs$SUFFIX-realvmm.cpio.gz
+RVP=$CACHE/initramfs-pristine-realvmm.cpio.gz
+rv_args=("$INITRD" "$RVI")
+[ -z "$FLAVOR" ] && rv_args+=("$CACHE/initramfs-pristine.cpio.gz" "$RVP")
+if ! "$TOP/ci/realvmm/initramfs.sh" "${rv_args[@]}"; then
 	echo "$PASS passed, $((FAIL + 1)) failed"
 	exit 1
 fi
@@ -114,6 +126,21 @@ wait $modprobe_pid
 log "modprobe test: results"
 counts "$LOGDIR/modprobe-test.txt"
 
+# A real VMM: Debian's QEMU 11.1, unmodified, runs Debian's cloud kernel
+# with an accelerated vSMMU and an assigned NVMe controller (ci/realvmm/):
+# with our modules and BTM (nVHE, 8-bit VMIDs: forced rollovers under it),
+# without them, and on the unpatched kernel. After the boots above: each
+# runs a guest in its guest, and its timeouts are the guest's own.
+KSV_BTM=1 KSV_NVME=1 KSV_MEM=3072 KSV_INITRD=$RVI start realvmm cortex-a57 2 realvmm 900 realvmm=series -- kunit.enable=0
+KSV_NVME=1 KSV_MEM=3072 KSV_INITRD=$RVI start realvmm-nomods cortex-a57 2 realvmm 600 realvmm=upstream -- kunit.enable=0 ksv.modules=0
+rv_boots=(realvmm realvmm-nomods)
+if [ -z "$FLAVOR" ]; then
+	KSV_IMAGE=$CACHE/build-pristine/arch/arm64/boot/Image KSV_NVME=1 KSV_MEM=3072 KSV_INITRD=$RVP \
+		start realvmm-pristine cortex-a57 2 realvmm 600 realvmm=upstream -- kunit.enable=0
+	rv_boots+=(realvmm-pristine)
+fi
+for b in "${rv_boots[@]}"; do finish $b; done
+
 if [ -n "$FLAVOR" ]; then
 	log "iommufd selftests: run by plain make test only"
 elif [ -f "$LOGDIR/check-iommufd.$key.txt" ]; then
@@ -143,6 +170,9 @@ fi
 log "style"
 "$TOP/ci/style.sh" > "$LOGDIR/style.txt"
 counts "$LOGDIR/style.txt"
+log "documents"
+"$TOP/ci/check-docs.sh" > "$LOGDIR/check-docs.txt"
+counts "$LOGDIR/check-docs.txt"
 
 log "make test took $(( $(date +%s) - t0 ))s"
 echo "$PASS passed, $FAIL failed"

@@ -62,7 +62,7 @@ static const char *where(int r)
 }
 
 /* Real KVM rollovers: new VMs until the pin module counted @n more. */
-static int rollovers(int n, char *why, size_t len)
+int force_rollovers(int n, char *why, size_t len)
 {
 	struct pins p;
 	long r0;
@@ -267,7 +267,7 @@ void test_btm(void)
 	}
 
 	/* The same after real rollovers: the VM's VMID is pinned. */
-	if (rollovers(3, why, sizeof(why))) {
+	if (force_rollovers(3, why, sizeof(why))) {
 		check("btm-after-rollovers", 0, "%s", why);
 		goto out;
 	}

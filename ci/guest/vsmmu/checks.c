@@ -569,14 +569,15 @@ void test_bad_vmid(void)
 
 void usage(void)
 {
-	say("usage: ksv-vsmmu --expect kvm|upstream [--rollovers N] [--btm yes|no] [--vm-file series|pristine]\n");
+	say("usage: ksv-vsmmu --expect kvm|upstream [--rollovers N] [--btm yes|no] [--vm-file series|pristine]\n"
+	    "       ksv-vsmmu --force-rollovers N\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	long refs0[2], refs1[2];
-	int have = 0, same = 1, expect_set = 0;
+	int have = 0, same = 1, expect_set = 0, force = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t_start);
 	for (int i = 1; i < argc; i++) {
@@ -589,6 +590,10 @@ int main(int argc, char **argv)
 			expect_set = 1;
 		} else if (!strcmp(argv[i], "--rollovers") && i + 1 < argc) {
 			rollovers_wanted = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--force-rollovers") && i + 1 < argc) {
+			/* Only N real rollovers, while another VMM runs (ci/realvmm/). */
+			force = atoi(argv[++i]);
+			expect_set = 1;
 		} else if (!strcmp(argv[i], "--bench")) {
 			bench_only = 1;
 		} else if (!strcmp(argv[i], "--btm") && i + 1 < argc) {
@@ -623,6 +628,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	run_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (force > 0) {
+		char why[200];
+		int r = force_rollovers(force, why, sizeof(why));
+
+		check("forced-rollovers", !r, "%s", why);
+		say("DONE\n");
+		return r ? 1 : 0;
+	}
 	if (edu_prepare()) {
 		check("setup", 0, "no edu device bound to vfio-pci");
 		say("DONE\n");

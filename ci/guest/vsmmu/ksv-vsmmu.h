@@ -6,6 +6,7 @@
  * VMIDs, invalidation, broadcast TLB maintenance and object lifetimes.
  *
  *   ksv-vsmmu --expect kvm|upstream [--rollovers N] [--btm yes|no]
+ *   ksv-vsmmu --force-rollovers N (only that: for the real VMM's boot)
  *   ksv-vsmmu --expect kvm --reserve-rollover | --bench
  *   ksv-vsmmu --expect upstream --vm-file series|pristine
  *
@@ -222,6 +223,7 @@ int xioctl(int fd, unsigned long req, void *arg, const char *name);
 extern int btm_expected;
 void test_btm(void);
 void bench_btm(void);
+int force_rollovers(int n, char *why, size_t len);
 
 /* s1.c */
 uint64_t s1_pte(uint64_t ipa);
