@@ -26,7 +26,7 @@ QEMU=${KSV_QEMU:-$CACHE/qemu/build/qemu-system-aarch64}
 export PATH=$HOME/.cargo/bin:$PATH
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib
 KMAKE=(make -C "$KSRC" O="$KBUILD" ARCH=arm64 LLVM=-19 -j"$(nproc)")
-# The test build: the three modules with --cfg ksv_test (KUnit suites and
+# The test build: the two modules with --cfg ksv_test (KUnit suites and
 # test-only parameters), and the test-only modules of kunit/helpers/. A
 # production build (make modules, ci/modules.sh) passes neither.
 TESTFLAGS=(KRUSTFLAGS="--cfg ksv_test")

@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0
 # /init of the test initramfs (busybox). The host reads the console:
 # every line this script prints starts with "KSV:".
+# Not run on the host: ci/initramfs.sh installs it as /init; ksv.mode= on
+# the kernel command line (ci/qemu.sh MODE) picks what it does.
 /bin/busybox --install -s /bin
 . /lib/ksv-guest.sh
 guest_mounts
 export PATH=/bin:/sbin:/usr/bin
 
-mode=test override=0 rollovers=0 modules=1 max_pins= kunit=1 btm=
+mode=test override=0 rollovers=0 modules=1 max_pins= kunit=1 btm= realvmm_bench=0
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	ksv.mode=*) mode=${arg#ksv.mode=};;
@@ -16,6 +18,7 @@ for arg in $(cat /proc/cmdline); do
 	ksv.modules=*) modules=${arg#ksv.modules=};;
 	ksv.max_pins=*) max_pins=${arg#ksv.max_pins=};;
 	ksv.btm=*) btm=${arg#ksv.btm=};;
+	ksv.realvmm_bench=1) realvmm_bench=1;;
 	kunit.enable=0) kunit=0;;
 	esac
 done
@@ -58,7 +61,7 @@ state() {
 	done
 }
 
-# The end-to-end vSMMU test (ci/guest/ksv-vsmmu.c) on QEMU's edu device.
+# The end-to-end vSMMU test (ci/guest/vsmmu/, ksv-vsmmu) on QEMU's edu device.
 # The real pin module, then ksv_badbtm (a BTM module that answers wrongly,
 # test-only) before arm_smmu_v3 probes the SMMU at QEMU virt's address.
 badbtm_setup() {
@@ -293,7 +296,7 @@ run)
 	# A real vSMMU for QEMU's edu device: the VM's pinned VMID in the STE
 	# (QEMU's SMMU trace shows it), DMA before and after a forced rollover,
 	# the lifetimes and the release.
-	say "vsmmu: the end-to-end vSMMU program (ci/guest/ksv-vsmmu.c):"
+	say "vsmmu: the end-to-end vSMMU program (ci/guest/vsmmu/, ksv-vsmmu):"
 	say "BEGIN e2e"
 	dmesg -n 1
 	/bin/ksv-vsmmu --expect kvm --rollovers 1 ${btm:+--btm $btm}

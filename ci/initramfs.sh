@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Build the test initramfs: busybox, the kernel's own modules, ours.
+# Run alone: bash ci/initramfs.sh (after make), into $INITRD (ci/env.sh).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 out=$INITRD

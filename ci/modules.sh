@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# make modules: build the three production modules (no --cfg ksv_test) against a
+# make modules: build the two production modules (no --cfg ksv_test) against a
 # prepared kernel build tree.
 #   KDIR  the tree (default: /lib/modules/$(uname -r)/build on an arm64
 #         host, else the cache kernel build $KBUILD)

@@ -9,6 +9,7 @@
 # KSV_NVME=1: an NVMe controller on the disk of ci/realvmm/initramfs.sh
 # (for the real VMM's guest; its writes go to a temporary overlay).
 # The console goes to $LOGDIR/boot-NAME.log; exit 124 on timeout.
+# Run alone: Documentation/testing.md, "Running one boot alone".
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
 name=$1 cpu=$2 smp=$3 mode=$4 tmo=$5

@@ -3,6 +3,7 @@
 # Debian's kmod for arm64 (modprobe/depmod that honour softdep; busybox's
 # do not), downloaded and unpacked into $CACHE/kmod/root, not installed.
 # Used by ci/modprobe-test.sh. Idempotent; prints one line.
+# Run alone: bash ci/setup-kmod.sh (make setup calls it).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 K=$CACHE/kmod

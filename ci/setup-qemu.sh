@@ -9,6 +9,7 @@
 # patched tree is a git repository whose tag "base" is the pristine source,
 # as for the kernel: a changed series re-applies with "git am" and the
 # build is incremental. Idempotent; prints a few lines.
+# Run alone: bash ci/setup-qemu.sh (make setup calls it).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 VER=10.0.2

@@ -8,6 +8,7 @@
 # 0.6.5~rc1 is fetched through apt from the machine's own mirror, checked
 # against its sha256, and only the sparse binary is built (about 20 s).
 # Idempotent; prints one line.
+# Run alone: bash ci/setup-sparse.sh (make setup calls it).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 VER=0.6.5~rc1

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # make setup: install every dependency and prepare the patched kernel tree.
 # Idempotent: on a prepared machine it only checks stamps and returns.
+# Run alone: make setup (as root).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 mkdir -p "$CACHE" "$LOGDIR"

@@ -11,7 +11,7 @@
 #                      here as $CACHE/realvmm/disk.img: block i holds
 #                      l2io.c's fill(i))
 #   /lib/ksv-realvmm.sh  ci/realvmm/host.sh, sourced by the host's /init
-# Usage: ci/realvmm/initramfs.sh BASE.cpio.gz OUT.cpio.gz [BASE2 OUT2 ...]
+# Run alone: bash ci/realvmm/initramfs.sh BASE.cpio.gz OUT.cpio.gz [BASE2 OUT2 ...]
 set -euo pipefail
 . "$(dirname "$0")/../env.sh"
 R=$CACHE/realvmm

@@ -6,6 +6,7 @@
 # kind of its IOMMU domain, then runs ksv-l2io, which takes its commands
 # from the host's script on the serial console. Every line for the host
 # starts with "L2: ".
+# Not run on the host: the guest's /init (ci/realvmm/initramfs.sh).
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys

@@ -17,6 +17,8 @@
  *   dma SEED   fill(SEED) written to block SEED % BLOCKS and read back
  *              into another buffer
  *   loop       dma until killed (the host SIGKILLs QEMU)
+ *   bench N    N reads of one block, timed with CLOCK_MONOTONIC (under
+ *              the outer QEMU's -icount shift=0, 1 ns is 1 instruction)
  *   quit       exit
  * Every answer is one line "L2: <command> ok|FAIL <detail>"; "L2: READY"
  * asks for the next command.
@@ -29,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BLK 4096UL
@@ -111,6 +114,21 @@ int main(int argc, char **argv)
 			if (!dma(seed))
 				printf("L2: dma ok seed %u: block %u written from one buffer and read back into another\n",
 				       seed, seed % BLOCKS);
+		} else if (sscanf(line, "bench %u", &seed) == 1 && seed) {
+			struct timespec t0, t1;
+			long long ns;
+			unsigned int i;
+
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			for (i = 0; i < seed && !io(0, buf, i % BLOCKS); i++)
+				;
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			ns = (t1.tv_sec - t0.tv_sec) * 1000000000LL + t1.tv_nsec - t0.tv_nsec;
+			if (i < seed)
+				printf("L2: bench FAIL read %u: %s\n", i, strerror(errno));
+			else
+				printf("L2: bench ok %u reads of %lu bytes: %lld ns, %lld ns each\n", seed,
+				       BLK, ns, ns / seed);
 		} else if (!strncmp(line, "loop", 4)) {
 			for (unsigned int i = 1; !dma(1000 + i); i++)
 				if (i % 20 == 0)
