@@ -44,8 +44,8 @@ fi
 "${PMAKE[@]}" M="$TOP/kunit/helpers" MO="$PMOD" obj-m=ksv_canwbs.o modules >> "$LOGDIR/pristine-build.log" 2>&1 ||
 	die "ksv_canwbs.ko against the pristine kernel failed; see $LOGDIR/pristine-build.log"
 log "pristine kernel took $(( $(date +%s) - start ))s"
-# Its initramfs: busybox, the init, the kernel's modules, the VMM, no
-# module of ours.
+# Its initramfs: busybox, the init, the kernel's modules, the VMM and
+# upstream's iommufd_fail_nth, no module of ours.
 rm -rf "$PROOT"
 mkdir -p "$PROOT"/{bin,sbin,proc,sys,dev,tmp,etc,lib/modules/ksv/test}
 cp "$CACHE/busybox.bin" "$PROOT/bin/busybox"
@@ -54,7 +54,7 @@ cp "$TOP/ci/guest-lib.sh" "$PROOT/lib/ksv-guest.sh"
 chmod +x "$PROOT/init"
 "${PMAKE[@]}" -s modules_install INSTALL_MOD_PATH="$PROOT" INSTALL_MOD_STRIP=1 >/dev/null
 : > "$PROOT/lib/modules/ksv/order"
-cp "$CACHE/guest-bin/ksv-vsmmu" "$PROOT/bin/"
+cp "$CACHE/guest-bin/ksv-vsmmu" "$CACHE/selftests/iommufd_fail_nth" "$PROOT/bin/"
 cp "$PMOD/ksv_canwbs.ko" "$PROOT/lib/modules/ksv/test/"
 (cd "$PROOT" && find . | cpio -o -H newc --quiet | gzip -1) > "$PINITRD.tmp"
 mv "$PINITRD.tmp" "$PINITRD"

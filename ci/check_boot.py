@@ -89,6 +89,12 @@ def main():
     # lists it as a known kernel-internal boot leak. None is known: the test
     # boots (VHE and nVHE, two scans) report nothing.
     KMEMLEAK_KNOWN = []
+    # Upstream's, shown on the unpatched kernel too (failnth-pristine):
+    # under iommufd_fail_nth, iommu_fwspec_init() allocates dev->iommu and
+    # then fails, and iommu_mock_device_add() (CONFIG_IOMMUFD_TEST only)
+    # returns without freeing it. Documentation/known-issues.md.
+    if any(e.startswith("failnth=") for e in expects):
+        KMEMLEAK_KNOWN.append(r"iommu_fwspec_init\+.*\n(.*\n)?.*iommu_mock_device_add\+")
     raw_frame = re.compile(r"^(\[<[0-9a-f]+>\]\s+)?(0x)?[0-9a-f]{8,}$")
     reports, frames = [], None
     for ln in lines:
@@ -259,7 +265,7 @@ def main():
             m = re.search(r"KSV: real-vmm: CHECK (\S+) (ok|FAIL)(.*)", ln)
             if m:
                 ran.add(m.group(1))
-                check(m.group(2) == "ok", f"real VMM ({kind}): {m.group(1)}{m.group(3)}", m.group(3))
+                check(m.group(2) == "ok", f"real VMM ({kind}): {m.group(1)}{m.group(3)}")
         want = ["real-vmm-probe", "real-vmm-vmid", "real-vmm-dma-read-all", "real-vmm-dma-write-read",
                 "real-vmm-quit"]
         if kind == "series":
@@ -345,6 +351,31 @@ def main():
                 check(n > 0, f"real VMM ({kind}) {r['label']}: the guest's own CPU TLBIs reached the SMMU as "
                       f"broadcasts with VMID {vmid} (BTM): {n}")
 
+    def failnth(kind):
+        # ci/guest/vsmmu/failnth.c and upstream's iommufd_fail_nth.
+        sec = section("failnth")
+        ran = set()
+        for ln in sec:
+            m = re.search(r"KSV: e2e: CHECK (failnth-\S+) (ok|FAIL) (.*)", ln)
+            if m:
+                ran.add(m.group(1))
+                check(m.group(2) == "ok", f"fault injection ({kind}): {m.group(1)}: {m.group(3)}")
+        want = ["failnth-bind", "failnth-parent", "failnth-viommu", "failnth-vdevice", "failnth-nested"]
+        if kind == "series":
+            want = ["failnth-insmod-kvm_vmid_pin", "failnth-insmod-smmu_v3_btm"] + want
+        missing = [n for n in want if n not in ran]
+        check(not missing, f"fault injection ({kind}): the sweeps {', '.join(want)} ran", f"missing {missing}")
+        codes = [m.group(1) for m in (re.search(r"KSV: ksv-vsmmu exit (\d+)", l) for l in sec) if m]
+        check(codes == ["0"], f"fault injection ({kind}): the sweep exited 0", f"exit codes {codes}")
+        body = "\n".join(sec)
+        m = re.search(r"# Totals: pass:(\d+) fail:(\d+) xfail:\d+ xpass:\d+ skip:(\d+) error:(\d+)", body)
+        t = re.search(r"iommufd_fail_nth took (\d+) s", body)
+        took = f" in {t.group(1)} s" if t else ""
+        check(m is not None and m.group(2) == "0" and m.group(4) == "0",
+              f"iommufd_fail_nth ({kind}): pass {m.group(1) if m else '?'} fail {m.group(2) if m else '?'} "
+              f"skip {m.group(3) if m else '?'}{took}",
+              " ".join(re.findall(r"not ok \d+ (\S+)", body)) or body[-300:])
+
     for exp in expects:
         kind, _, arg = exp.partition("=")
         if kind == "e2e":
@@ -355,6 +386,9 @@ def main():
             continue
         if kind == "realvmm":
             realvmm(arg)
+            continue
+        if kind == "failnth":
+            failnth(arg)
             continue
         if kind == "badmods":
             # Modules that answer wrongly (kunit/helpers/ksv_bad*.c): C

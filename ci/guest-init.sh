@@ -117,6 +117,33 @@ probefail)
 	say "END probefail"
 	unload kvm_vmid_pin
 	;;
+failnth)
+	# The kernel's fault injection (FAILSLAB, FAIL_PAGE_ALLOC, fail-nth):
+	# the insmod of each of our modules (when there are any), then, with
+	# them loaded and the SMMU probed, each ioctl of this series' paths
+	# (ci/guest/vsmmu/failnth.c), then upstream's iommufd_fail_nth.
+	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
+	expect=upstream
+	say "BEGIN failnth"
+	dmesg -n 1
+	for m in $(cat $OURS/order); do
+		expect=kvm
+		/bin/ksv-vsmmu --expect kvm --fail-nth-insmod $OURS/$m.ko
+		if insmod $OURS/$m.ko; then say "insmod $m ok"; else say "insmod $m FAILED"; fi
+	done
+	if modprobe arm_smmu_v3; then say "modprobe arm_smmu_v3 ok"; else say "modprobe arm_smmu_v3 FAILED"; fi
+	/bin/ksv-vsmmu --expect $expect --fail-nth
+	say "ksv-vsmmu exit $?"
+	t0=$(cut -d. -f1 /proc/uptime)
+	/bin/iommufd_fail_nth 2>&1 | grep -E '^(not ok|# Totals|# FAILED)' | sed 's/^/KSV: fail_nth: /'
+	say "iommufd_fail_nth took $(( $(cut -d. -f1 /proc/uptime) - t0 )) s"
+	dmesg -n 7
+	dmesg | awk '/WARNING:|BUG:|Oops|Call trace:/ { splat = 1 }
+		splat { print }
+		/---\[ end trace/ { splat = 0 }' | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
+	say "END failnth"
+	kmemleak_report
+	;;
 realvmm)
 	# Debian's QEMU 11.1 with an accelerated vSMMU and a Linux guest
 	# (ci/realvmm/): with our modules (ksv.modules=1, BTM), without them,

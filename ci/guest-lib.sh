@@ -11,6 +11,10 @@ guest_mounts() {
 	mount -t devtmpfs dev /dev 2>/dev/null
 	mount -t debugfs debugfs /sys/kernel/debug
 	mount -t tmpfs tmp /tmp
+	# Fault injection (kunit/test.config) reaches sleeping allocations too;
+	# it stays off for every task that does not ask (fail-nth is 0).
+	[ -w /sys/kernel/debug/failslab/ignore-gfp-wait ] &&
+		echo N > /sys/kernel/debug/failslab/ignore-gfp-wait
 }
 
 # kmemleak reports an object only if it is 5 s old and unchanged since the

@@ -49,6 +49,6 @@ if [ ! -x "$st/iommufd" ] || [ "$KBUILD/vmlinux" -nt "$st/iommufd" ]; then
 	make -s -C "$KSRC/tools/testing/selftests/iommu" CC=aarch64-linux-gnu-gcc \
 		KHDR_INCLUDES="-isystem $KBUILD/usr/include" LDFLAGS=-static OUTPUT="$st" >/dev/null
 fi
-cp "$st/iommufd" "$ROOTFS/bin/"
+cp "$st/iommufd" "$st/iommufd_fail_nth" "$ROOTFS/bin/"
 (cd "$ROOTFS" && find . | cpio -o -H newc --quiet | gzip -1) > "$out.tmp"
 mv "$out.tmp" "$out"

@@ -126,6 +126,18 @@ wait $modprobe_pid
 log "modprobe test: results"
 counts "$LOGDIR/modprobe-test.txt"
 
+# The kernel's fault injection on this series' paths (insmod of each
+# module, each ioctl) and upstream's iommufd_fail_nth, with the series on
+# an SMMU with BTM, and on the unpatched kernel (ci/guest/vsmmu/failnth.c).
+KSV_BTM=1 start failnth cortex-a57 2 failnth 1500 failnth=series -- kunit.enable=0
+fn_boots=(failnth)
+if [ -z "$FLAVOR" ]; then
+	KSV_IMAGE=$CACHE/build-pristine/arch/arm64/boot/Image KSV_INITRD=$CACHE/initramfs-pristine.cpio.gz \
+		start failnth-pristine cortex-a57 2 failnth 1500 failnth=upstream -- kunit.enable=0
+	fn_boots+=(failnth-pristine)
+fi
+for b in "${fn_boots[@]}"; do finish $b; done
+
 # A real VMM: Debian's QEMU 11.1, unmodified, runs Debian's cloud kernel
 # with an accelerated vSMMU and an assigned NVMe controller (ci/realvmm/):
 # with our modules and BTM (nVHE, 8-bit VMIDs: forced rollovers under it),

@@ -220,6 +220,17 @@ impl Viommu {
     }
 }
 
+/// The kernel's fault injection (`/proc/thread-self/fail-nth`, with
+/// failslab's `ignore-gfp-wait` off): the `n`-th fault-injectable call of
+/// the current task fails. Test builds only (KUnit).
+#[cfg(all(ksv_test, CONFIG_KUNIT, CONFIG_FAULT_INJECTION))]
+pub(crate) fn fail_nth(n: u32) {
+    // SAFETY: `current` is this task, alive while it runs; `fail_nth` is
+    // only used by the task itself (fault injection checks it in task
+    // context), so a plain write from the task is what the proc file does.
+    unsafe { (*kernel::task::Task::current_raw()).fail_nth = n };
+}
+
 /// `kvm_arm_vmid_pinned()`: the index of the VM's VMID if it holds a pin.
 /// Test builds only (KUnit), to see that a pin was given back.
 #[cfg(all(ksv_test, CONFIG_KUNIT))]

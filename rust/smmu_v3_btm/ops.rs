@@ -286,20 +286,8 @@ pub(crate) unsafe fn vsmmu_vmid(
 /// [`vmid_get`].
 type Held = VsmmuVmid;
 
-/// Test builds: fail the next cookie allocation of [`vmid_get`], as the
-/// kernel's fault injection would.
-#[cfg(ksv_test)]
-pub(crate) static FAIL_NEXT_COOKIE: kernel::sync::atomic::Atomic<bool> =
-    kernel::sync::atomic::Atomic::new(false);
-
-/// The cookie's box; in test builds it fails once after
-/// [`FAIL_NEXT_COOKIE`] is set.
+/// The cookie's box.
 pub(crate) fn cookie(held: Held) -> Result<KBox<Held>, AllocError> {
-    #[cfg(ksv_test)]
-    if FAIL_NEXT_COOKIE.xchg(false, kernel::sync::atomic::Relaxed) {
-        drop(held);
-        return Err(AllocError);
-    }
     KBox::new(held, GFP_KERNEL)
 }
 

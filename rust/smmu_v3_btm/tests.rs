@@ -196,7 +196,9 @@ mod suite {
 
     /// A cookie that cannot be allocated after the VM's VMID is pinned
     /// gives the pin back and leaves no record (the cookie owns them).
-    /// Before, the record and its pin stayed behind.
+    /// Before, the record and its pin stayed behind. The allocation fails
+    /// by the kernel's fault injection (fail-nth of this task: the
+    /// cookie's box is its next fault-injectable call).
     #[test]
     fn failed_cookie_gives_the_vmid_back() -> Result {
         let smmu = FakeSmmu::reset(FULL, 16)?;
@@ -209,8 +211,10 @@ mod suite {
         let pinned_while = ffi::vm_vmid_pinned(&kvm);
         let failed = match held {
             Ok(Some(h)) => {
-                ops::FAIL_NEXT_COOKIE.store(true, kernel::sync::atomic::Relaxed);
-                ops::cookie(h).is_err()
+                ffi::fail_nth(1);
+                let failed = ops::cookie(h).is_err();
+                ffi::fail_nth(0);
+                failed
             }
             _ => false,
         };

@@ -570,14 +570,16 @@ void test_bad_vmid(void)
 void usage(void)
 {
 	say("usage: ksv-vsmmu --expect kvm|upstream [--rollovers N] [--btm yes|no] [--vm-file series|pristine]\n"
-	    "       ksv-vsmmu --force-rollovers N\n");
+	    "       ksv-vsmmu --force-rollovers N\n"
+	    "       ksv-vsmmu --expect kvm|upstream --fail-nth | --fail-nth-insmod KO\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	long refs0[2], refs1[2];
-	int have = 0, same = 1, expect_set = 0, force = 0;
+	int have = 0, same = 1, expect_set = 0, force = 0, fail_nth = 0;
+	const char *insmod_ko = NULL;
 
 	clock_gettime(CLOCK_MONOTONIC, &t_start);
 	for (int i = 1; i < argc; i++) {
@@ -594,6 +596,10 @@ int main(int argc, char **argv)
 			/* Only N real rollovers, while another VMM runs (ci/realvmm/). */
 			force = atoi(argv[++i]);
 			expect_set = 1;
+		} else if (!strcmp(argv[i], "--fail-nth")) {
+			fail_nth = 1;
+		} else if (!strcmp(argv[i], "--fail-nth-insmod") && i + 1 < argc) {
+			insmod_ko = argv[++i];
 		} else if (!strcmp(argv[i], "--bench")) {
 			bench_only = 1;
 		} else if (!strcmp(argv[i], "--btm") && i + 1 < argc) {
@@ -614,6 +620,12 @@ int main(int argc, char **argv)
 	}
 	if (!expect_set)
 		usage();
+	if (insmod_ko) {
+		test_fail_nth_insmod(insmod_ko);
+		say("summary: %d check(s) failed\n", failures);
+		say("DONE\n");
+		return failures ? 1 : 0;
+	}
 	say("start: expect %s, rollovers %d\n", expect_kvm ? "kvm" : "upstream", rollovers_wanted);
 	for (int i = 0; i < 2; i++)
 		refs0[i] = refcnt(modnames[i]);
@@ -642,6 +654,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	canwbs();
+	if (fail_nth) {
+		test_fail_nth();
+		say("summary: %d check(s) failed\n", failures);
+		say("DONE\n");
+		return failures ? 1 : 0;
+	}
 	if (bench_only) {
 		bench_btm();
 		say("DONE\n");
