@@ -9,6 +9,7 @@
 #   make run            boot the patched kernel, show the modules working
 #   make run-vmm        a real VMM: Debian's QEMU 11.1 and a Debian guest on it
 #   make bench          VMID pinning costs under QEMU -icount (deterministic)
+#   make soak           random uapi sequences for longer, rollovers forced meanwhile
 #   make modules        the 2 production modules against KDIR= (into MO=)
 #   make install        the modules and the softdep into [DESTDIR]/, depmod
 #   make deb            kvm-smmu-vmid-modules-<release>_<version>_arm64.deb
@@ -18,7 +19,7 @@
 #   make distclean      make clean, and the kernel build directories
 #   make help           this list
 
-.PHONY: all setup build test test-debug bench run run-vmm clean distclean help
+.PHONY: all setup build test test-debug bench soak run run-vmm clean distclean help
 .PHONY: modules install deb modprobe-test check-series
 
 all: build
@@ -37,6 +38,9 @@ test-debug:
 
 bench:
 	@bash ci/bench.sh
+
+soak:
+	@bash ci/soak.sh
 
 run:
 	@bash ci/run.sh

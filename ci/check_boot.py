@@ -376,6 +376,28 @@ def main():
               f"skip {m.group(3) if m else '?'}{took}",
               " ".join(re.findall(r"not ok \d+ (\S+)", body)) or body[-300:])
 
+    def random_runs(n):
+        # ci/guest/vsmmu/random.c: one run per seed, each must pass.
+        sec = section("random")
+        runs = [re.search(r"KSV: e2e: CHECK (random-\d+) (ok|FAIL) (.*)", l) for l in sec]
+        runs = [m for m in runs if m]
+        for m in runs:
+            check(m.group(2) == "ok", f"random uapi sequence {m.group(1)}: {m.group(3)}")
+        rep = [l.split("repeat: ", 1)[1] for l in sec if "repeat: " in l]
+        if rep:
+            print(f"        repeat a failing seed: {rep[0]}")
+        check(len(runs) == int(n), f"random uapi sequences: {n} seeds ran", f"{len(runs)} ran")
+        codes = [m.group(1) for m in (re.search(r"KSV: ksv-vsmmu exit (\d+)", l) for l in sec) if m]
+        check(codes == ["0"] * int(n), "random uapi sequences: every run exited 0", f"exit codes {codes}")
+        m = [l for l in sec if re.search(r"KSV: random: \d+ s, \d+ KVM rollovers", l)]
+        if m:
+            print(f"        {m[0].split('KSV: ', 1)[1]}")
+        after = "\n".join(sec)
+        check(re.search(r"kvm_vmid_pin/state: pinned: 0\b", after) is not None and
+              re.search(r"smmu_v3_btm/state: vsmmu_fallbacks: \d+", after) is not None and
+              not re.search(r"smmu_v3_btm/state:   vsmmu ", after),
+              "random uapi sequences: nothing pinned and no vSMMU record left at the end")
+
     for exp in expects:
         kind, _, arg = exp.partition("=")
         if kind == "e2e":
@@ -389,6 +411,9 @@ def main():
             continue
         if kind == "failnth":
             failnth(arg)
+            continue
+        if kind == "random":
+            random_runs(arg)
             continue
         if kind == "badmods":
             # Modules that answer wrongly (kunit/helpers/ksv_bad*.c): C

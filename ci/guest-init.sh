@@ -10,6 +10,7 @@ guest_mounts
 export PATH=/bin:/sbin:/usr/bin
 
 mode=test override=0 rollovers=0 modules=1 max_pins= kunit=1 btm= realvmm_bench=0
+seeds=1 steps=300 soak=0
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	ksv.mode=*) mode=${arg#ksv.mode=};;
@@ -19,6 +20,9 @@ for arg in $(cat /proc/cmdline); do
 	ksv.max_pins=*) max_pins=${arg#ksv.max_pins=};;
 	ksv.btm=*) btm=${arg#ksv.btm=};;
 	ksv.realvmm_bench=1) realvmm_bench=1;;
+	ksv.seeds=*) seeds=${arg#ksv.seeds=};;
+	ksv.steps=*) steps=${arg#ksv.steps=};;
+	ksv.soak=1) soak=1;;
 	kunit.enable=0) kunit=0;;
 	esac
 done
@@ -117,6 +121,36 @@ probefail)
 	say "END probefail"
 	unload kvm_vmid_pin
 	;;
+random)
+	# Seeded random sequences of the uapi (ci/guest/vsmmu/random.c), one
+	# run per seed; ksv.soak=1: while another process forces KVM
+	# rollovers without pause.
+	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
+	for m in $(cat $OURS/order); do load $m; done
+	if modprobe arm_smmu_v3; then say "modprobe arm_smmu_v3 ok"; else say "modprobe arm_smmu_v3 FAILED"; fi
+	say "BEGIN random"
+	dmesg -n 1
+	r0=$(sed -n 's/^rollovers: //p' /sys/kernel/debug/kvm_vmid_pin/state)
+	bg=
+	if [ "$soak" = 1 ]; then
+		(while :; do /bin/ksv-vsmmu --force-rollovers 1 > /dev/null; done) &
+		bg=$!
+	fi
+	t0=$(cut -d. -f1 /proc/uptime)
+	for s in $(echo $seeds | tr , ' '); do
+		/bin/ksv-vsmmu --expect kvm --random $s --steps $steps
+		say "ksv-vsmmu exit $?"
+	done
+	[ -n "$bg" ] && kill $bg && wait $bg 2>/dev/null
+	say "random: $(( $(cut -d. -f1 /proc/uptime) - t0 )) s, $(( $(sed -n 's/^rollovers: //p' /sys/kernel/debug/kvm_vmid_pin/state) - r0 )) KVM rollovers meanwhile"
+	dmesg -n 7
+	dmesg | awk '/WARNING:|BUG:|Oops|Call trace:/ { splat = 1 }
+		splat { print }
+		/---\[ end trace/ { splat = 0 }' | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
+	state
+	say "END random"
+	kmemleak_report
+	;;
 failnth)
 	# The kernel's fault injection (FAILSLAB, FAIL_PAGE_ALLOC, fail-nth):
 	# the insmod of each of our modules (when there are any), then, with
@@ -135,7 +169,7 @@ failnth)
 	/bin/ksv-vsmmu --expect $expect --fail-nth
 	say "ksv-vsmmu exit $?"
 	t0=$(cut -d. -f1 /proc/uptime)
-	/bin/iommufd_fail_nth 2>&1 | grep -E '^(not ok|# Totals|# FAILED)' | sed 's/^/KSV: fail_nth: /'
+	/bin/iommufd_fail_nth 2>&1 | grep -E '^(not ok|# Totals|# FAILED)|timeout|terminated' | sed 's/^/KSV: fail_nth: /'
 	say "iommufd_fail_nth took $(( $(cut -d. -f1 /proc/uptime) - t0 )) s"
 	dmesg -n 7
 	dmesg | awk '/WARNING:|BUG:|Oops|Call trace:/ { splat = 1 }

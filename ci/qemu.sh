@@ -5,7 +5,7 @@
 # boot traces the broadcast invalidations that reach its IOTLB, so that
 # "nothing reached the SMMU" without the property can fail too.
 # KSV_IMAGE=, KSV_INITRD=: another kernel and initramfs (ci/build-pristine.sh).
-# KSV_MEM=: the guest's memory in MB (2048).
+# KSV_MEM=: the guest's memory in MB (2048). KSV_TRACE=0: no SMMU trace.
 # KSV_NVME=1: an NVMe controller on the disk of ci/realvmm/initramfs.sh
 # (for the real VMM's guest; its writes go to a temporary overlay).
 # The console goes to $LOGDIR/boot-NAME.log; exit 124 on timeout.
@@ -21,11 +21,16 @@ mkdir -p "$LOGDIR"
 # trace events show the VMID of every IOTLB fill and invalidation (on
 # stderr, so in the same log as the console, in order).
 [ -x "$QEMU" ] || die "no $QEMU: run 'make setup'"
+# KSV_TRACE=0: no trace, for boots that do not read it (its lines would
+# only cut into the console's).
+trace=()
+[ "${KSV_TRACE:-1}" = 0 ] ||
+	trace=(-trace smmu_iotlb_insert -trace smmuv3_range_inval -trace smmu_iotlb_inv_vmid
+	       -trace 'smmuv3_cmdq_tlbi_*' -trace smmuv3_record_event -trace smmuv3_btm_inval)
 timeout --foreground -k 5 "$tmo" "$QEMU" \
 	-machine virt,virtualization=on,gic-version=3,iommu=smmuv3 \
 	-device edu \
-	-trace smmu_iotlb_insert -trace smmuv3_range_inval -trace smmu_iotlb_inv_vmid \
-	-trace 'smmuv3_cmdq_tlbi_*' -trace smmuv3_record_event -trace smmuv3_btm_inval \
+	${trace[@]+"${trace[@]}"} \
 	${KSV_BTM:+-global arm-smmuv3.btm=on} \
 	${KSV_NVME:+-drive file=$CACHE/realvmm/disk.img,if=none,id=nvm,format=raw,snapshot=on -device nvme,serial=ksv0,drive=nvm} \
 	-cpu "$cpu" -smp "$smp" -m "${KSV_MEM:-2048}" \

@@ -129,14 +129,23 @@ counts "$LOGDIR/modprobe-test.txt"
 # The kernel's fault injection on this series' paths (insmod of each
 # module, each ioctl) and upstream's iommufd_fail_nth, with the series on
 # an SMMU with BTM, and on the unpatched kernel (ci/guest/vsmmu/failnth.c).
-KSV_BTM=1 start failnth cortex-a57 2 failnth 1500 failnth=series -- kunit.enable=0
+KSV_TRACE=0 KSV_BTM=1 start failnth cortex-a57 2 failnth 1500 failnth=series -- kunit.enable=0
 fn_boots=(failnth)
 if [ -z "$FLAVOR" ]; then
-	KSV_IMAGE=$CACHE/build-pristine/arch/arm64/boot/Image KSV_INITRD=$CACHE/initramfs-pristine.cpio.gz \
+	KSV_TRACE=0 KSV_IMAGE=$CACHE/build-pristine/arch/arm64/boot/Image KSV_INITRD=$CACHE/initramfs-pristine.cpio.gz \
 		start failnth-pristine cortex-a57 2 failnth 1500 failnth=upstream -- kunit.enable=0
 	fn_boots+=(failnth-pristine)
 fi
 for b in "${fn_boots[@]}"; do finish $b; done
+# Seeded random sequences of the uapi (ci/guest/vsmmu/random.c), on nVHE
+# while another process forces KVM rollovers, and on VHE (16-bit VMIDs,
+# the override). After the fault-injection boots: iommufd_fail_nth's
+# harness gives each test 30 s, which a loaded machine can exceed. A
+# failing seed prints the command that repeats it; make soak runs longer
+# ones.
+KSV_TRACE=0 KSV_BTM=1 start random cortex-a57 2 random 900 random=5 -- kunit.enable=0 ksv.seeds=1,2,3,4,5 ksv.steps=2000 ksv.soak=1
+KSV_TRACE=0 KSV_BTM=1 start random-vhe max 2 random 900 random=2 -- kunit.enable=0 ksv.override=1 ksv.seeds=11,12 ksv.steps=2000
+for b in random random-vhe; do finish $b; done
 
 # A real VMM: Debian's QEMU 11.1, unmodified, runs Debian's cloud kernel
 # with an accelerated vSMMU and an assigned NVMe controller (ci/realvmm/):

@@ -571,7 +571,8 @@ void usage(void)
 {
 	say("usage: ksv-vsmmu --expect kvm|upstream [--rollovers N] [--btm yes|no] [--vm-file series|pristine]\n"
 	    "       ksv-vsmmu --force-rollovers N\n"
-	    "       ksv-vsmmu --expect kvm|upstream --fail-nth | --fail-nth-insmod KO\n");
+	    "       ksv-vsmmu --expect kvm|upstream --fail-nth | --fail-nth-insmod KO\n"
+	    "       ksv-vsmmu --expect kvm|upstream --random SEED [--steps N]\n");
 	exit(2);
 }
 
@@ -580,6 +581,8 @@ int main(int argc, char **argv)
 	long refs0[2], refs1[2];
 	int have = 0, same = 1, expect_set = 0, force = 0, fail_nth = 0;
 	const char *insmod_ko = NULL;
+	unsigned long seed = 0;
+	int random_run = 0, steps = 300;
 
 	clock_gettime(CLOCK_MONOTONIC, &t_start);
 	for (int i = 1; i < argc; i++) {
@@ -596,6 +599,11 @@ int main(int argc, char **argv)
 			/* Only N real rollovers, while another VMM runs (ci/realvmm/). */
 			force = atoi(argv[++i]);
 			expect_set = 1;
+		} else if (!strcmp(argv[i], "--random") && i + 1 < argc) {
+			seed = strtoul(argv[++i], NULL, 0);
+			random_run = 1;
+		} else if (!strcmp(argv[i], "--steps") && i + 1 < argc) {
+			steps = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--fail-nth")) {
 			fail_nth = 1;
 		} else if (!strcmp(argv[i], "--fail-nth-insmod") && i + 1 < argc) {
@@ -654,6 +662,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	canwbs();
+	if (random_run) {
+		test_random(seed, steps);
+		say("summary: %d check(s) failed\n", failures);
+		say("DONE\n");
+		return failures ? 1 : 0;
+	}
 	if (fail_nth) {
 		test_fail_nth();
 		say("summary: %d check(s) failed\n", failures);

@@ -8,6 +8,7 @@
  *   ksv-vsmmu --expect kvm|upstream [--rollovers N] [--btm yes|no]
  *   ksv-vsmmu --force-rollovers N (only that: for the real VMM's boot)
  *   ksv-vsmmu --expect kvm|upstream --fail-nth | --fail-nth-insmod KO
+ *   ksv-vsmmu --expect kvm|upstream --random SEED --steps N
  *   ksv-vsmmu --expect kvm --reserve-rollover | --bench
  *   ksv-vsmmu --expect upstream --vm-file series|pristine
  *
@@ -19,7 +20,7 @@
  * One file per concern: common.c (globals, checks, ioctls), state.c (the
  * modules' debugfs views), vm.c (KVM VMs and guest code), iommufd.c (edu,
  * VFIO and the iommufd objects), dma.c (edu DMA), s1.c (the guest's stage
- * 1), btm.c (the BTM checks and bench), failnth.c (fault injection), vmfile.c (closing the VM fd with a
+ * 1), btm.c (the BTM checks and bench), failnth.c (fault injection), random.c (random sequences), vmfile.c (closing the VM fd with a
  * device open) and checks.c (the others, main()).
  *
  * Every line starts with "KSV: e2e: "; each check prints one
@@ -225,6 +226,9 @@ extern int btm_expected;
 void test_btm(void);
 void bench_btm(void);
 int force_rollovers(int n, char *why, size_t len);
+
+/* random.c */
+void test_random(unsigned long seed, int steps);
 
 /* failnth.c */
 void test_fail_nth(void);
