@@ -567,6 +567,14 @@ void test_bad_vmid(void)
 	vmm_close(&m);
 }
 
+/* The last lines of a run: the number of failed checks, DONE, the exit code. */
+static int summary(void)
+{
+	say("summary: %d check(s) failed\n", failures);
+	say("DONE\n");
+	return failures ? 1 : 0;
+}
+
 void usage(void)
 {
 	say("usage: ksv-vsmmu --expect kvm|upstream [--rollovers N] [--btm yes|no] [--vm-file series|pristine]\n"
@@ -630,9 +638,7 @@ int main(int argc, char **argv)
 		usage();
 	if (insmod_ko) {
 		test_fail_nth_insmod(insmod_ko);
-		say("summary: %d check(s) failed\n", failures);
-		say("DONE\n");
-		return failures ? 1 : 0;
+		return summary();
 	}
 	say("start: expect %s, rollovers %d\n", expect_kvm ? "kvm" : "upstream", rollovers_wanted);
 	for (int i = 0; i < 2; i++)
@@ -664,15 +670,11 @@ int main(int argc, char **argv)
 	canwbs();
 	if (random_run) {
 		test_random(seed, steps);
-		say("summary: %d check(s) failed\n", failures);
-		say("DONE\n");
-		return failures ? 1 : 0;
+		return summary();
 	}
 	if (fail_nth) {
 		test_fail_nth();
-		say("summary: %d check(s) failed\n", failures);
-		say("DONE\n");
-		return failures ? 1 : 0;
+		return summary();
 	}
 	if (bench_only) {
 		bench_btm();
@@ -681,21 +683,15 @@ int main(int argc, char **argv)
 	}
 	if (vm_file_only) {
 		test_vm_file();
-		say("summary: %d check(s) failed\n", failures);
-		say("DONE\n");
-		return failures ? 1 : 0;
+		return summary();
 	}
 	if (bad_vmid_only) {
 		test_bad_vmid();
-		say("summary: %d check(s) failed\n", failures);
-		say("DONE\n");
-		return failures ? 1 : 0;
+		return summary();
 	}
 	if (reserve_only) {
 		test_reserve_rollover();
-		say("summary: %d check(s) failed\n", failures);
-		say("DONE\n");
-		return failures ? 1 : 0;
+		return summary();
 	}
 
 	/*
