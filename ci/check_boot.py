@@ -122,16 +122,21 @@ def main():
           f"{len(reports) - len(leaks)} known kernel-internal{'' if scanned else '; not scanned'})",
           f"{len(leaks)} leaks, first: {leaks[0]}" if leaks else "")
 
-    def e2e(expect):
-        # The raw lines of the section: the guest's, and QEMU's SMMU trace.
+    def raw_lines(begin, end):
+        # Every console line between the markers (regexes), QEMU's SMMU
+        # trace among them, unlike section() which keeps our lines only.
         raw, inside = [], False
         for ln in lines:
-            if re.search(r"KSV: BEGIN e2e(?![\w-])", ln):
+            if re.search(begin, ln):
                 inside = True
-            elif re.search(r"KSV: END e2e(?![\w-])", ln):
+            elif re.search(end, ln):
                 inside = False
             elif inside:
                 raw.append(ln)
+        return raw
+
+    def e2e(expect):
+        raw = raw_lines(r"KSV: BEGIN e2e(?![\w-])", r"KSV: END e2e(?![\w-])")
         check(any("KSV: e2e: DONE" in l for l in raw), f"e2e ({expect}): ran to the end",
               "\n".join(raw[-5:]))
         for ln in raw:
@@ -251,14 +256,7 @@ def main():
     def realvmm(kind):
         # Debian's QEMU 11.1 with a Linux guest (ci/realvmm/host.sh): its
         # checks, and QEMU's SMMU trace in the windows it marked.
-        raw, inside = [], False
-        for ln in lines:
-            if re.search(r"KSV: real-vmm: BEGIN ", ln):
-                inside = True
-            elif re.search(r"KSV: real-vmm: END ", ln):
-                inside = False
-            elif inside:
-                raw.append(ln)
+        raw = raw_lines(r"KSV: real-vmm: BEGIN ", r"KSV: real-vmm: END ")
         check(any(re.search(r"KSV: real-vmm: END ", l) for l in lines), f"real VMM ({kind}): ran to the end")
         ran = set()
         for ln in raw:
