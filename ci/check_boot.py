@@ -17,6 +17,7 @@ test reach the SMMU's IOTLB, and no command-queue invalidation does), and
 ci/realvmm/, with our modules or without).
 Prints one line per check and, last, "COUNTS <passed> <failed>".
 """
+import os
 import re
 import subprocess
 import sys
@@ -74,6 +75,40 @@ def main():
     expected_warn = r"WARNING: .*kvm_arm_vmid_pin\b"
     splat_lines = [l for l in lines
                    if not ("badmods=yes" in expects and re.search(expected_warn, l))]
+    # Upstream's, shown by the same sweep on the unpatched kernel
+    # (probesweep-pristine): when an allocation in the SMMUv3 driver's
+    # first domain attach fails during the probe, iommu_setup_default_domain()
+    # warns ("Drivers are not allowed to fail the first domain attach"), and
+    # the unwinding then warns in arm_smmu_invs_unref().
+    # Documentation/known-issues.md. Known only with the probe in the call
+    # trace, in the probe's fault-injection boots, and no frame of ours.
+    if any(e.startswith("failnth=probe") for e in expects):
+        known_warn = [r"WARNING: drivers/iommu/iommu\.c:\d+ at iommu_setup_default_domain\+",
+                      r"WARNING: drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3\.c:\d+ at arm_smmu_invs_unref\+"]
+        kept, block, known = [], None, {}
+        for ln in splat_lines:
+            if block is None and "WARNING:" in ln:
+                block = [ln]
+                continue
+            if block is not None:
+                block.append(ln)
+                if "---[ end trace" not in ln:
+                    continue
+                trace = "\n".join(block[next((i for i, l in enumerate(block) if "Call trace:" in l),
+                                             len(block)):])
+                k = [w for w in known_warn if re.search(w, block[0])]
+                if k and "arm_smmu_device_probe+" in trace and not any(m in trace for m in OURS):
+                    name = re.search(r" at (\w+)\+", block[0]).group(1)
+                    known[name] = known.get(name, 0) + 1
+                else:
+                    kept.extend(block)
+                block = None
+                continue
+            kept.append(ln)
+        splat_lines = kept + (block or [])
+        if known:
+            print("        known upstream WARNs under fault injection in the probe: " +
+                  ", ".join(f"{n} in {f}()" for f, n in sorted(known.items())))
     for pat in SPLATS:
         hits = [l for l in splat_lines if re.search(pat, l)]
         if hits:
@@ -361,11 +396,21 @@ def main():
         want = ["failnth-bind", "failnth-parent", "failnth-viommu", "failnth-vdevice", "failnth-nested"]
         if kind == "series":
             want = ["failnth-insmod-kvm_vmid_pin", "failnth-insmod-smmu_v3_btm"] + want
+        if kind.startswith("probe"):
+            want = ["failnth-probe"]
         missing = [n for n in want if n not in ran]
         check(not missing, f"fault injection ({kind}): the sweeps {', '.join(want)} ran", f"missing {missing}")
         codes = [m.group(1) for m in (re.search(r"KSV: ksv-vsmmu exit (\d+)", l) for l in sec) if m]
         check(codes == ["0"], f"fault injection ({kind}): the sweep exited 0", f"exit codes {codes}")
         body = "\n".join(sec)
+        if kind.startswith("probe"):
+            t = re.search(r"the probe's sweep took (\d+) s", body)
+            if t:
+                print(f"        the probe's sweep took {t.group(1)} s")
+            if kind == "probe":
+                check(re.search(r"smmu_v3_btm/state:   cr2_ptm: cleared", body) is not None,
+                      "fault injection (probe): at the end the SMMU is probed with BTM (CR2.PTM cleared)")
+            return
         m = re.search(r"# Totals: pass:(\d+) fail:(\d+) xfail:\d+ xpass:\d+ skip:(\d+) error:(\d+)", body)
         t = re.search(r"iommufd_fail_nth took (\d+) s", body)
         took = f" in {t.group(1)} s" if t else ""
@@ -374,13 +419,61 @@ def main():
               f"skip {m.group(3) if m else '?'}{took}",
               " ".join(re.findall(r"not ok \d+ (\S+)", body)) or body[-300:])
 
+    def tlbi_marks():
+        # random.c's step "run": a vCPU's TLBI VAE1IS whose operand names its
+        # VM (a serial) and the VMID it must carry (its pin, or 0), in QEMU's
+        # trace of the broadcasts (KSV_TRACE=btm, a file of its own). TLBI
+        # ALLE1IS (op=all: KVM's flush at a rollover) starts a generation;
+        # within one, a VMID is one VM's and a VM has one VMID.
+        path = re.sub(r"boot-([^/]*)\.log$", r"trace-\1.log", log)
+        if not os.path.exists(path):
+            check(False, "random: QEMU's trace of the broadcast TLBIs", f"no {path}")
+            return
+        marks = pinned = gens = 0
+        owner, vmid_of, vms, bad = {}, {}, set(), []
+        with open(path, errors="replace") as f:
+            for ln in f:
+                m = re.search(r"smmuv3_btm_inval op=(\S+) vmid=(-?\d+) asid=(-?\d+) addr=0x([0-9a-f]+)", ln)
+                if not m:
+                    continue
+                op, vmid, asid, page = m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4), 16) >> 12
+                if op == "all":
+                    gens += 1
+                    owner.clear()
+                    vmid_of.clear()
+                    continue
+                if op != "va" or asid != 0x5a or (page >> 40) & 0xf != 5:
+                    continue
+                serial, want = (page >> 16) & 0xffffff, page & 0xffff
+                marks += 1
+                vms.add(serial)
+                if want:
+                    pinned += 1
+                    if vmid != want:
+                        bad.append(f"VM {serial}: pinned VMID {want}, its vCPU ran on {vmid}")
+                if owner.get(vmid, serial) != serial:
+                    bad.append(f"VMID {vmid}: VMs {owner[vmid]} and {serial} in one generation")
+                if vmid_of.get(serial, vmid) != vmid:
+                    bad.append(f"VM {serial}: VMIDs {vmid_of[serial]} and {vmid} in one generation")
+                owner[vmid], vmid_of[serial] = serial, vmid
+        check(marks > 0 and pinned > 0 and not bad,
+              f"random: QEMU's trace: {marks} marked guest TLBIs of {len(vms)} VMs ({pinned} on a pinned VMID), "
+              f"{gens} TLBI ALLE1IS: every pinned VM's vCPU on its pinned VMID, no VMID shared or changed "
+              f"between two ALLE1IS",
+              f"{len(bad)} wrong: {bad[:5]}")
+
     def random_runs(n):
-        # ci/guest/vsmmu/random.c: one run per seed, each must pass.
+        # ci/guest/vsmmu/random.c: one run per seed, each must pass; with
+        # several VMM processes, each process's run too.
         sec = section("random")
         runs = [re.search(r"KSV: e2e: CHECK (random-\d+) (ok|FAIL) (.*)", l) for l in sec]
         runs = [m for m in runs if m]
         for m in runs:
             check(m.group(2) == "ok", f"random uapi sequence {m.group(1)}: {m.group(3)}")
+        procs = [re.search(r"KSV: e2e: CHECK (random-\d+/(?:\d+|steady)) (ok|FAIL) (.*)", l) for l in sec]
+        for m in [m for m in procs if m]:
+            check(m.group(2) == "ok", f"random uapi sequence {m.group(1)}: {m.group(3)}")
+        tlbi_marks()
         rep = [l.split("repeat: ", 1)[1] for l in sec if "repeat: " in l]
         if rep:
             print(f"        repeat a failing seed: {rep[0]}")
@@ -412,6 +505,14 @@ def main():
             continue
         if kind == "random":
             random_runs(arg)
+            continue
+        if kind == "reserve-loop":
+            # ci/guest-init.sh reserve-loop: the reserve test, looped.
+            sec = section("reserve-loop")
+            m = [x for x in (re.search(r"KSV: (reserve-loop: (\d+) runs .*, (\d+) failed, \d+ WARNs)", l)
+                             for l in sec) if x]
+            check(bool(m) and int(m[0].group(2)) > 0 and m[0].group(3) == "0",
+                  f"reserve test looped: {m[0].group(1) if m else 'no summary'}")
             continue
         if kind == "badmods":
             # Modules that answer wrongly (kunit/helpers/ksv_bad*.c): C

@@ -10,7 +10,7 @@ guest_mounts
 export PATH=/bin:/sbin:/usr/bin
 
 mode=test override=0 rollovers=0 modules=1 max_pins= kunit=1 btm= realvmm_bench=0
-seeds=1 steps=300 soak=0
+seeds=1 steps=300 soak=0 procs=1 secs=60
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	ksv.mode=*) mode=${arg#ksv.mode=};;
@@ -23,6 +23,8 @@ for arg in $(cat /proc/cmdline); do
 	ksv.seeds=*) seeds=${arg#ksv.seeds=};;
 	ksv.steps=*) steps=${arg#ksv.steps=};;
 	ksv.soak=1) soak=1;;
+	ksv.procs=*) procs=${arg#ksv.procs=};;
+	ksv.secs=*) secs=${arg#ksv.secs=};;
 	kunit.enable=0) kunit=0;;
 	esac
 done
@@ -123,8 +125,8 @@ probefail)
 	;;
 random)
 	# Seeded random sequences of the uapi (ci/guest/vsmmu/random.c), one
-	# run per seed; ksv.soak=1: while another process forces KVM
-	# rollovers without pause.
+	# run per seed, each of ksv.procs= VMM processes at once; ksv.soak=1:
+	# while another process forces KVM rollovers without pause.
 	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
 	for m in $(cat $OURS/order); do load $m; done
 	if modprobe arm_smmu_v3; then say "modprobe arm_smmu_v3 ok"; else say "modprobe arm_smmu_v3 FAILED"; fi
@@ -133,12 +135,12 @@ random)
 	r0=$(sed -n 's/^rollovers: //p' /sys/kernel/debug/kvm_vmid_pin/state)
 	bg=
 	if [ "$soak" = 1 ]; then
-		(while :; do /bin/ksv-vsmmu --force-rollovers 1 > /dev/null; done) &
+		(while :; do /bin/ksv-vsmmu --force-rollovers 1 --mark > /dev/null; done) &
 		bg=$!
 	fi
 	t0=$(cut -d. -f1 /proc/uptime)
 	for s in $(echo $seeds | tr , ' '); do
-		/bin/ksv-vsmmu --expect kvm --random $s --steps $steps
+		/bin/ksv-vsmmu --expect kvm --random $s --steps $steps --procs $procs
 		say "ksv-vsmmu exit $?"
 	done
 	[ -n "$bg" ] && kill $bg && wait $bg 2>/dev/null
@@ -178,6 +180,26 @@ failnth)
 	say "END failnth"
 	kmemleak_report
 	;;
+probesweep)
+	# The kernel's fault injection on arm_smmu_v3's load and the SMMU's
+	# probe with BTM, our modules loaded (ci/guest/vsmmu/probe.c).
+	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
+	for m in $(cat $OURS/order); do load $m; done
+	say "BEGIN failnth"
+	dmesg -n 1
+	t0=$(cut -d. -f1 /proc/uptime)
+	/bin/ksv-vsmmu --expect kvm --fail-nth-probe \
+		/lib/modules/$(uname -r)/kernel/drivers/iommu/arm/arm-smmu-v3/arm_smmu_v3.ko
+	say "ksv-vsmmu exit $?"
+	say "the probe's sweep took $(( $(cut -d. -f1 /proc/uptime) - t0 )) s"
+	dmesg -n 7
+	dmesg | awk '/WARNING:|BUG:|Oops|Call trace:/ { splat = 1 }
+		splat { print }
+		/---\[ end trace/ { splat = 0 }' | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
+	state
+	say "END failnth"
+	kmemleak_report
+	;;
 realvmm)
 	# Debian's QEMU 11.1 with an accelerated vSMMU and a Linux guest
 	# (ci/realvmm/): with our modules (ksv.modules=1, BTM), without them,
@@ -200,6 +222,37 @@ reserve)
 	if modprobe arm_smmu_v3; then say "modprobe arm_smmu_v3 ok"; else say "modprobe arm_smmu_v3 FAILED"; fi
 	e2e reserve
 	unload kvm_vmid_pin
+	;;
+reserve-loop)
+	# The reserve test (mode reserve) again and again for ksv.secs=
+	# seconds, with kvm.enable_virt_at_load=0, while two busy loops keep
+	# both CPUs contended, so that the VMs' vCPU threads are preempted and
+	# migrate (make soak: the hunt for the mark_page_dirty_in_slot WARN,
+	# Documentation/known-issues.md). The boot check fails on any WARN.
+	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
+	for m in $(cat $OURS/order); do load $m; done
+	if modprobe arm_smmu_v3; then say "modprobe arm_smmu_v3 ok"; else say "modprobe arm_smmu_v3 FAILED"; fi
+	say "BEGIN reserve-loop"
+	dmesg -c >/dev/null
+	dmesg -n 1
+	(while :; do :; done) & h1=$!
+	(while :; do :; done) & h2=$!
+	t0=$(cut -d. -f1 /proc/uptime) runs=0 bad=0
+	while [ $(( $(cut -d. -f1 /proc/uptime) - t0 )) -lt "$secs" ]; do
+		/bin/ksv-vsmmu --expect kvm --reserve-rollover > /tmp/reserve.out 2>&1 || {
+			bad=$((bad + 1)); grep -a 'FAIL' /tmp/reserve.out | head -n 3; }
+		runs=$((runs + 1))
+	done
+	kill $h1 $h2
+	wait $h1 $h2 2>/dev/null
+	say "reserve-loop: $runs runs ($((runs * 120)) VMs, $runs rollovers by reservation) in $(( $(cut -d. -f1 /proc/uptime) - t0 )) s, $bad failed, $(dmesg | grep -c 'WARNING:') WARNs"
+	dmesg -n 7
+	dmesg | awk '/WARNING:|BUG:|Oops|Call trace:/ { splat = 1 }
+		splat { print }
+		/---\[ end trace/ { splat = 0 }' | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
+	state
+	say "END reserve-loop"
+	kmemleak_report
 	;;
 e2e)
 	# Upstream behaviour, for comparison: without our modules, or with them

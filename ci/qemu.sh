@@ -5,7 +5,10 @@
 # boot traces the broadcast invalidations that reach its IOTLB, so that
 # "nothing reached the SMMU" without the property can fail too.
 # KSV_IMAGE=, KSV_INITRD=: another kernel and initramfs (ci/build-pristine.sh).
-# KSV_MEM=: the guest's memory in MB (2048). KSV_TRACE=0: no SMMU trace.
+# KSV_MEM=: the guest's memory in MB (2048). KSV_TRACE=0: no SMMU trace;
+# KSV_TRACE=btm: only the broadcast invalidations, to $LOGDIR/trace-NAME.log.
+# KSV_EDU=N: N edu devices
+# (1), one per VMM process of the random sequences (ksv.procs=).
 # KSV_NVME=1: an NVMe controller on the disk of ci/realvmm/initramfs.sh
 # (for the real VMM's guest; its writes go to a temporary overlay).
 # The console goes to $LOGDIR/boot-NAME.log; exit 124 on timeout.
@@ -24,12 +27,19 @@ mkdir -p "$LOGDIR"
 # KSV_TRACE=0: no trace, for boots that do not read it (its lines would
 # only cut into the console's).
 trace=()
-[ "${KSV_TRACE:-1}" = 0 ] ||
+edu=()
+for _ in $(seq "${KSV_EDU:-1}"); do edu+=(-device edu); done
+if [ "${KSV_TRACE:-1}" = btm ]; then
+	# To a file of its own: many lines, which would cut into the console's.
+	rm -f "$LOGDIR/trace-$name.log"
+	trace=(-trace "enable=smmuv3_btm_inval,file=$LOGDIR/trace-$name.log")
+elif [ "${KSV_TRACE:-1}" != 0 ]; then
 	trace=(-trace smmu_iotlb_insert -trace smmuv3_range_inval -trace smmu_iotlb_inv_vmid
 	       -trace 'smmuv3_cmdq_tlbi_*' -trace smmuv3_record_event -trace smmuv3_btm_inval)
+fi
 timeout --foreground -k 5 "$tmo" "$QEMU" \
 	-machine virt,virtualization=on,gic-version=3,iommu=smmuv3 \
-	-device edu \
+	"${edu[@]}" \
 	${trace[@]+"${trace[@]}"} \
 	${KSV_BTM:+-global arm-smmuv3.btm=on} \
 	${KSV_NVME:+-drive file=$CACHE/realvmm/disk.img,if=none,id=nvm,format=raw,snapshot=on -device nvme,serial=ksv0,drive=nvm} \

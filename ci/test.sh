@@ -143,9 +143,19 @@ for b in "${fn_boots[@]}"; do finish $b; done
 # harness gives each test 30 s, which a loaded machine can exceed. A
 # failing seed prints the command that repeats it; make soak runs longer
 # ones.
-KSV_TRACE=0 KSV_BTM=1 start random cortex-a57 2 random 900 random=5 -- kunit.enable=0 ksv.seeds=1,2,3,4,5 ksv.steps=2000 ksv.soak=1
-KSV_TRACE=0 KSV_BTM=1 start random-vhe max 2 random 900 random=2 -- kunit.enable=0 ksv.override=1 ksv.seeds=11,12 ksv.steps=2000
-for b in random random-vhe; do finish $b; done
+# Meanwhile the fault injection on arm_smmu_v3's load and the SMMU's probe
+# with BTM (ci/guest/vsmmu/probe.c), and on the unpatched kernel: one task
+# each, which takes minutes.
+KSV_TRACE=0 KSV_BTM=1 start probesweep cortex-a57 2 probesweep 1500 failnth=probe -- kunit.enable=0
+ps_boots=(probesweep)
+if [ -z "$FLAVOR" ]; then
+	KSV_TRACE=0 KSV_IMAGE=$CACHE/build-pristine/arch/arm64/boot/Image KSV_INITRD=$CACHE/initramfs-pristine.cpio.gz \
+		start probesweep-pristine cortex-a57 2 probesweep 1500 failnth=probe-upstream -- kunit.enable=0
+	ps_boots+=(probesweep-pristine)
+fi
+KSV_EDU=4 KSV_TRACE=btm KSV_BTM=1 start random cortex-a57 2 random 900 random=5 -- kunit.enable=0 ksv.seeds=1,2,3,4,5 ksv.steps=2000 ksv.procs=3 ksv.soak=1
+KSV_EDU=4 KSV_TRACE=btm KSV_BTM=1 start random-vhe max 2 random 900 random=2 -- kunit.enable=0 ksv.override=1 ksv.seeds=11,12 ksv.steps=2000 ksv.procs=3
+for b in random random-vhe "${ps_boots[@]}"; do finish $b; done
 
 # A real VMM: Debian's QEMU 11.1, unmodified, runs Debian's cloud kernel
 # with an accelerated vSMMU and an assigned NVMe controller (ci/realvmm/):

@@ -62,7 +62,12 @@ static const char *where(int r)
 }
 
 /* Real KVM rollovers: new VMs until the pin module counted @n more. */
-int force_rollovers(int n, char *why, size_t len)
+/*
+ * Creates and closes VMs until KVM rolled its VMIDs over @n times; @mark:
+ * each VM's vCPU also runs a TLBI marked with its serial (random.c), so
+ * that QEMU's trace shows every VMID these VMs ran on next to the walks'.
+ */
+int force_rollovers(int n, int mark, char *why, size_t len)
 {
 	struct pins p;
 	long r0;
@@ -80,6 +85,11 @@ int force_rollovers(int n, char *why, size_t len)
 
 		if (vm_open(&t, 0, 0x10000)) {
 			snprintf(why, len, "VM %d failed", vms);
+			return -1;
+		}
+		if (mark && guest_tlbi_va(&t, tlbi_mark(0x800000 | (getpid() & 0x7ff) << 12 |
+							(vms & 0xfff), 0))) {
+			snprintf(why, len, "VM %d: the marked TLBI failed", vms);
 			return -1;
 		}
 		vm_close(&t);
@@ -267,7 +277,7 @@ void test_btm(void)
 	}
 
 	/* The same after real rollovers: the VM's VMID is pinned. */
-	if (force_rollovers(3, why, sizeof(why))) {
+	if (force_rollovers(3, 0, why, sizeof(why))) {
 		check("btm-after-rollovers", 0, "%s", why);
 		goto out;
 	}

@@ -578,19 +578,19 @@ static int summary(void)
 void usage(void)
 {
 	say("usage: ksv-vsmmu --expect kvm|upstream [--rollovers N] [--btm yes|no] [--vm-file series|pristine]\n"
-	    "       ksv-vsmmu --force-rollovers N\n"
-	    "       ksv-vsmmu --expect kvm|upstream --fail-nth | --fail-nth-insmod KO\n"
-	    "       ksv-vsmmu --expect kvm|upstream --random SEED [--steps N]\n");
+	    "       ksv-vsmmu --force-rollovers N [--mark]\n"
+	    "       ksv-vsmmu --expect kvm|upstream --fail-nth | --fail-nth-insmod KO | --fail-nth-probe KO\n"
+	    "       ksv-vsmmu --expect kvm|upstream --random SEED [--steps N] [--procs P]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	long refs0[2], refs1[2];
-	int have = 0, same = 1, expect_set = 0, force = 0, fail_nth = 0;
-	const char *insmod_ko = NULL;
+	int have = 0, same = 1, expect_set = 0, force = 0, fail_nth = 0, mark = 0;
+	const char *insmod_ko = NULL, *probe_ko = NULL;
 	unsigned long seed = 0;
-	int random_run = 0, steps = 300;
+	int random_run = 0, steps = 300, procs = 1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t_start);
 	for (int i = 1; i < argc; i++) {
@@ -603,6 +603,8 @@ int main(int argc, char **argv)
 			expect_set = 1;
 		} else if (!strcmp(argv[i], "--rollovers") && i + 1 < argc) {
 			rollovers_wanted = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--mark")) {
+			mark = 1;
 		} else if (!strcmp(argv[i], "--force-rollovers") && i + 1 < argc) {
 			/* Only N real rollovers, while another VMM runs (ci/realvmm/). */
 			force = atoi(argv[++i]);
@@ -612,10 +614,14 @@ int main(int argc, char **argv)
 			random_run = 1;
 		} else if (!strcmp(argv[i], "--steps") && i + 1 < argc) {
 			steps = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--procs") && i + 1 < argc) {
+			procs = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--fail-nth")) {
 			fail_nth = 1;
 		} else if (!strcmp(argv[i], "--fail-nth-insmod") && i + 1 < argc) {
 			insmod_ko = argv[++i];
+		} else if (!strcmp(argv[i], "--fail-nth-probe") && i + 1 < argc) {
+			probe_ko = argv[++i];
 		} else if (!strcmp(argv[i], "--bench")) {
 			bench_only = 1;
 		} else if (!strcmp(argv[i], "--btm") && i + 1 < argc) {
@@ -640,6 +646,10 @@ int main(int argc, char **argv)
 		test_fail_nth_insmod(insmod_ko);
 		return summary();
 	}
+	if (probe_ko) {
+		test_fail_nth_probe(probe_ko);
+		return summary();
+	}
 	say("start: expect %s, rollovers %d\n", expect_kvm ? "kvm" : "upstream", rollovers_wanted);
 	for (int i = 0; i < 2; i++)
 		refs0[i] = refcnt(modnames[i]);
@@ -656,7 +666,7 @@ int main(int argc, char **argv)
 	run_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (force > 0) {
 		char why[200];
-		int r = force_rollovers(force, why, sizeof(why));
+		int r = force_rollovers(force, mark, why, sizeof(why));
 
 		check("forced-rollovers", !r, "%s", why);
 		say("DONE\n");
@@ -669,7 +679,7 @@ int main(int argc, char **argv)
 	}
 	canwbs();
 	if (random_run) {
-		test_random(seed, steps);
+		test_random(seed, steps, procs);
 		return summary();
 	}
 	if (fail_nth) {

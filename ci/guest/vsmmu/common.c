@@ -6,6 +6,8 @@ const char *const modnames[2] = { "kvm_vmid_pin", "smmu_v3_btm" };
 
 int kvm_fd, run_size, expect_kvm, failures;
 char bdf[300], cdev_path[300];
+struct edu edus[MAX_EDU];
+int n_edu;
 struct timespec t_start;
 
 double now_s(void)

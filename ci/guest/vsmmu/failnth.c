@@ -23,15 +23,9 @@
 
 #include "ksv-vsmmu.h"
 
-#define NTH_MAX 3000
+
 
 static int nth_fd = -1;
-
-/* What a failed call must leave as it was. */
-struct fstate {
-	struct snap s;
-	int vms, fds;
-};
 
 static int count_dir(const char *path)
 {
@@ -46,24 +40,42 @@ static int count_dir(const char *path)
 	return n;
 }
 
-static void fstate_take(struct fstate *f)
+/* The SMMUs smmu_v3_btm has a record of (debugfs), or -1. */
+static int btm_smmus(void)
+{
+	char line[512];
+	FILE *f = fopen(BTM_STATE, "r");
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += !!strstr(line, "cr2_ptm:");
+	fclose(f);
+	return n;
+}
+
+void fstate_take(struct fstate *f)
 {
 	take_snap(&f->s);
 	f->vms = count_dir("/sys/kernel/debug/kvm");
 	f->fds = count_dir("/proc/self/fd");
+	f->smmus = btm_smmus();
 }
 
-static int fstate_eq(const struct fstate *a, const struct fstate *b)
+int fstate_eq(const struct fstate *a, const struct fstate *b)
 {
-	return snap_eq(&a->s, &b->s) && a->vms == b->vms && a->fds == b->fds;
+	return snap_eq(&a->s, &b->s) && a->vms == b->vms && a->fds == b->fds &&
+	       a->smmus == b->smmus;
 }
 
-static void fstate_str(const struct fstate *f, char *buf, size_t len)
+void fstate_str(const struct fstate *f, char *buf, size_t len)
 {
 	char s[256];
 
 	snap_str(&f->s, s, sizeof(s));
-	snprintf(buf, len, "%s, kvm debugfs entries %d, open fds %d", s, f->vms, f->fds);
+	snprintf(buf, len, "%s, SMMU records %d, kvm debugfs entries %d, open fds %d", s, f->smmus,
+		 f->vms, f->fds);
 }
 
 /*
@@ -72,7 +84,7 @@ static void fstate_str(const struct fstate *f, char *buf, size_t len)
  * them fail_iommufd: with IOMMUFD_TEST, iommufd's object lookups are
  * injection points too, and fail with ENOENT).
  */
-static int nth_setup(void)
+int nth_setup(void)
 {
 	static const char *const files[][2] = {
 		{ "/sys/kernel/debug/failslab/ignore-gfp-wait", "N" },
@@ -106,7 +118,7 @@ static int nth_setup(void)
 }
 
 /* The @n-th fault-injectable call of this thread fails. */
-static void nth_arm(int n)
+void nth_arm(int n)
 {
 	char b[16];
 	int l = snprintf(b, sizeof(b), "%d", n);
@@ -116,7 +128,7 @@ static void nth_arm(int n)
 }
 
 /* 1 if the armed fault was injected; disarms. Keeps errno. */
-static int nth_hit(void)
+int nth_hit(void)
 {
 	char b[16] = "";
 	int e = errno, left;

@@ -17,63 +17,83 @@ int read_id(const char *bdfname, const char *what, char *out, size_t len)
 	return ok ? 0 : -1;
 }
 
-/* Find edu, bind it to vfio-pci, find its VFIO cdev. */
-int edu_prepare(void)
+/* Bind the edu device @name to vfio-pci and find its VFIO cdev. */
+static int edu_bind(struct edu *e, const char *name)
 {
-	char path[512], id[32], drv[512];
+	char path[512], drv[512];
 	struct dirent *d;
-	DIR *dir = opendir("/sys/bus/pci/devices");
 	ssize_t n;
+	DIR *dir;
 
-	while (dir && (d = readdir(dir)) && !bdf[0]) {
-		char dev[32];
-
-		if (!read_id(d->d_name, "vendor", id, sizeof(id)) && !strncmp(id, "0x1234", 6) &&
-		    !read_id(d->d_name, "device", dev, sizeof(dev)) && !strncmp(dev, "0x11e8", 6))
-			snprintf(bdf, sizeof(bdf), "%s", d->d_name);
-	}
-	if (dir)
-		closedir(dir);
-	if (!bdf[0]) {
-		say("no edu device (PCI 1234:11e8): boot QEMU with -device edu\n");
-		return -1;
-	}
-	if (access("/sys/bus/pci/drivers/vfio-pci", F_OK) &&
-	    system("modprobe vfio-pci 2>/dev/null") != 0)
-		say("modprobe vfio-pci failed\n");
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
+	snprintf(e->bdf, sizeof(e->bdf), "%s", name);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", name);
 	n = readlink(path, drv, sizeof(drv) - 1);
 	drv[n > 0 ? n : 0] = 0;
 	if (!strstr(drv, "vfio-pci")) {
 		if (n > 0) {
-			snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", bdf);
-			write_file(path, bdf);
+			snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", name);
+			write_file(path, name);
 		}
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", bdf);
-		if (write_file(path, "vfio-pci") || write_file("/sys/bus/pci/drivers_probe", bdf)) {
-			say("binding %s to vfio-pci failed\n", bdf);
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", name);
+		if (write_file(path, "vfio-pci") || write_file("/sys/bus/pci/drivers_probe", name)) {
+			say("binding %s to vfio-pci failed\n", name);
 			return -1;
 		}
 	}
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev", name);
 	dir = opendir(path);
 	while (dir && (d = readdir(dir)))
 		if (!strncmp(d->d_name, "vfio", 4))
-			snprintf(cdev_path, sizeof(cdev_path), "/dev/vfio/devices/%s", d->d_name);
+			snprintf(e->cdev, sizeof(e->cdev), "/dev/vfio/devices/%s", d->d_name);
 	if (dir)
 		closedir(dir);
-	if (!cdev_path[0]) {
-		say("%s has no VFIO cdev (%s)\n", bdf, path);
+	if (!e->cdev[0]) {
+		say("%s has no VFIO cdev (%s)\n", name, path);
 		return -1;
 	}
-	say("edu %s bound to vfio-pci, cdev %s\n", bdf, cdev_path);
+	say("edu %s bound to vfio-pci, cdev %s\n", e->bdf, e->cdev);
+	return 0;
+}
+
+/*
+ * Find the edu devices (QEMU's -device edu, KSV_EDU= of them), bind each
+ * to vfio-pci; the first one is the device of every test (bdf, cdev_path),
+ * the others are for the other VMM processes of the random sequences.
+ */
+int edu_prepare(void)
+{
+	char id[32], dev[32], names[MAX_EDU][300];
+	struct dirent *d;
+	DIR *dir = opendir("/sys/bus/pci/devices");
+	int n = 0;
+
+	while (dir && (d = readdir(dir)) && n < MAX_EDU)
+		if (!read_id(d->d_name, "vendor", id, sizeof(id)) && !strncmp(id, "0x1234", 6) &&
+		    !read_id(d->d_name, "device", dev, sizeof(dev)) && !strncmp(dev, "0x11e8", 6))
+			snprintf(names[n++], sizeof(names[0]), "%s", d->d_name);
+	if (dir)
+		closedir(dir);
+	if (!n) {
+		say("no edu device (PCI 1234:11e8): boot QEMU with -device edu\n");
+		return -1;
+	}
+	/* readdir's order is not the bus order: the lowest BDF is the first. */
+	qsort(names, n, sizeof(names[0]), (int (*)(const void *, const void *))strcmp);
+	if (access("/sys/bus/pci/drivers/vfio-pci", F_OK) &&
+	    system("modprobe vfio-pci 2>/dev/null") != 0)
+		say("modprobe vfio-pci failed\n");
+	for (n_edu = 0; n_edu < n; n_edu++)
+		if (edu_bind(&edus[n_edu], names[n_edu]))
+			return -1;
+	snprintf(bdf, sizeof(bdf), "%s", edus[0].bdf);
+	snprintf(cdev_path, sizeof(cdev_path), "%s", edus[0].cdev);
 	return 0;
 }
 
 /* TEST ONLY: mark edu CANWBS, or IOMMU_VIOMMU_ALLOC is EOPNOTSUPP on QEMU. */
 void canwbs(void)
 {
-	char cmd[512];
+	char cmd[512], devs[MAX_EDU * 32] = "";
 
 	if (!access("/sys/module/ksv_canwbs", F_OK)) {
 		say("ksv_canwbs already loaded\n");
@@ -83,7 +103,9 @@ void canwbs(void)
 		say("%s missing: IOMMU_VIOMMU_ALLOC will likely fail with EOPNOTSUPP\n", CANWBS_KO);
 		return;
 	}
-	snprintf(cmd, sizeof(cmd), "insmod %s dev=%s", CANWBS_KO, bdf);
+	for (int i = 0, o = 0; i < n_edu; i++)
+		o += snprintf(devs + o, sizeof(devs) - o, "%s%s", i ? "," : "", edus[i].bdf);
+	snprintf(cmd, sizeof(cmd), "insmod %s dev=%s", CANWBS_KO, devs);
 	if (system(cmd))
 		say("%s failed\n", cmd);
 	else

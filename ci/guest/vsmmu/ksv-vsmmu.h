@@ -6,9 +6,11 @@
  * VMIDs, invalidation, broadcast TLB maintenance and object lifetimes.
  *
  *   ksv-vsmmu --expect kvm|upstream [--rollovers N] [--btm yes|no]
- *   ksv-vsmmu --force-rollovers N (only that: for the real VMM's boot)
- *   ksv-vsmmu --expect kvm|upstream --fail-nth | --fail-nth-insmod KO
- *   ksv-vsmmu --expect kvm|upstream --random SEED --steps N
+ *   ksv-vsmmu --force-rollovers N [--mark] (only that: for the real VMM's
+ *     boot and the random sequences' soak)
+ *   ksv-vsmmu --expect kvm|upstream --fail-nth | --fail-nth-insmod KO |
+ *     --fail-nth-probe arm_smmu_v3.ko
+ *   ksv-vsmmu --expect kvm|upstream --random SEED --steps N [--procs P]
  *   ksv-vsmmu --expect kvm --reserve-rollover | --bench
  *   ksv-vsmmu --expect upstream --vm-file series|pristine
  *
@@ -20,7 +22,7 @@
  * One file per concern: common.c (globals, checks, ioctls), state.c (the
  * modules' debugfs views), vm.c (KVM VMs and guest code), iommufd.c (edu,
  * VFIO and the iommufd objects), dma.c (edu DMA), s1.c (the guest's stage
- * 1), btm.c (the BTM checks and bench), failnth.c (fault injection), random.c (random sequences), vmfile.c (closing the VM fd with a
+ * 1), btm.c (the BTM checks and bench), failnth.c and probe.c (fault injection), random.c (random sequences), vmfile.c (closing the VM fd with a
  * device open) and checks.c (the others, main()).
  *
  * Every line starts with "KSV: e2e: "; each check prints one
@@ -59,6 +61,7 @@
 #define PIN_STATE "/sys/kernel/debug/kvm_vmid_pin/state"
 #define BTM_STATE "/sys/kernel/debug/smmu_v3_btm/state"
 #define CANWBS_KO "/lib/modules/ksv/test/ksv_canwbs.ko"
+#define BTM_KO "/lib/modules/ksv/smmu_v3_btm.ko"
 
 #define say(...) (printf("KSV: e2e: " __VA_ARGS__), fflush(stdout))
 
@@ -113,10 +116,11 @@ struct pins {
 	int vmid[1024];
 };
 
-/* smmu_v3_btm: one "vsmmu <key>: vmid <N> ..." line per vSMMU. */
+/* smmu_v3_btm: one "vsmmu <key>: vmid <N> ... (vm <name>)" line per vSMMU. */
 struct vsmmus {
 	int present, n;
 	char key[64][64];
+	char vm[64][32];	/* KVM's name of the VM: "<pid>-<VM fd>" */
 	int vmid[64];
 };
 
@@ -148,6 +152,14 @@ struct vmm {
 extern const char *const modnames[2];
 extern int kvm_fd, run_size, expect_kvm, failures;
 extern char bdf[300], cdev_path[300];
+
+/* The edu devices (edu_prepare()), one per VMM process of --procs. */
+#define MAX_EDU 4
+struct edu {
+	char bdf[32], cdev[300];
+};
+extern struct edu edus[MAX_EDU];
+extern int n_edu;
 extern struct timespec t_start;
 
 void read_pins(struct pins *p);
@@ -225,19 +237,36 @@ int xioctl(int fd, unsigned long req, void *arg, const char *name);
 extern int btm_expected;
 void test_btm(void);
 void bench_btm(void);
-int force_rollovers(int n, char *why, size_t len);
+int force_rollovers(int n, int mark, char *why, size_t len);
 
 /* random.c */
-void test_random(unsigned long seed, int steps);
+void test_random(unsigned long seed, int steps, int procs);
+uint64_t tlbi_mark(unsigned int serial, int vmid);
 
 /* failnth.c */
+#define NTH_MAX 3000
+/* What a failed call must leave as it was. */
+struct fstate {
+	struct snap s;
+	int vms, fds, smmus;
+};
+void fstate_take(struct fstate *f);
+int fstate_eq(const struct fstate *a, const struct fstate *b);
+void fstate_str(const struct fstate *f, char *buf, size_t len);
+int nth_setup(void);
+void nth_arm(int n);
+int nth_hit(void);
 void test_fail_nth(void);
 void test_fail_nth_insmod(const char *ko);
+
+/* probe.c */
+void test_fail_nth_probe(const char *ko);
 
 /* s1.c */
 uint64_t s1_pte(uint64_t ipa);
 uint64_t s1_pte_ipa(uint64_t va);
 void s1_build(struct vm *v);
 int s1_guest(struct vm *v, enum s1_prog prog, uint64_t pte);
+int guest_tlbi_va(struct vm *v, uint64_t op);
 
 #endif

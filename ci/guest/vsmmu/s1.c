@@ -97,15 +97,23 @@ static const uint32_t programs[][9] = {
 	[S1_NOP_LOOP] = { NOP, MOV_X5_LOOPS, NOP, NOP, SUBS_X5, BNE_BACK3, EXIT, LOOP },
 };
 
-/* Runs @prog on @v's vCPU: @pte goes to the L3 entry of S1_VA_DST. */
-int s1_guest(struct vm *v, enum s1_prog prog, uint64_t pte)
+static int s1_run(struct vm *v, enum s1_prog prog, uint64_t pte, uint64_t tlbi_op)
 {
-	uint64_t x[5] = {
-		0, MMIO_EXIT, pte, s1_pte_ipa(S1_VA_DST),
-		((uint64_t)S1_ASID << 48) | (S1_VA_DST >> 12),
-	};
+	uint64_t x[5] = { 0, MMIO_EXIT, pte, s1_pte_ipa(S1_VA_DST), tlbi_op };
 	uint64_t code = v->ipa + v->size - PAGE;	/* the VM's last page */
 
 	memcpy(table(v, code), programs[prog], sizeof(programs[prog]));
 	return vm_exec(v, code, x);
+}
+
+/* Runs @prog on @v's vCPU: @pte goes to the L3 entry of S1_VA_DST. */
+int s1_guest(struct vm *v, enum s1_prog prog, uint64_t pte)
+{
+	return s1_run(v, prog, pte, ((uint64_t)S1_ASID << 48) | (S1_VA_DST >> 12));
+}
+
+/* @v's vCPU runs TLBI VAE1IS with the operand @op (and DSB ISH). */
+int guest_tlbi_va(struct vm *v, uint64_t op)
+{
+	return s1_run(v, S1_TLBI_VA, 0, op);
 }

@@ -93,6 +93,11 @@ void read_vsmmus(struct vsmmus *v)
 			continue;
 		k = strcspn(p, ": \n");
 		snprintf(v->key[v->n], sizeof(v->key[0]), "%.*s", (int)k, p);
+		p = strstr(q, "(vm ");
+		v->vm[v->n][0] = 0;
+		if (p)
+			snprintf(v->vm[v->n], sizeof(v->vm[0]), "%.*s", (int)strcspn(p + 4, ")\n"),
+				 p + 4);
 		v->vmid[v->n++] = atoi(q + 5);
 	}
 	fclose(f);
