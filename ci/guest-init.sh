@@ -93,9 +93,7 @@ e2e() {
 	say "ksv-vsmmu exit $?"
 	dmesg -n 7
 	# Our modules' lines, and every kernel splat whole (to its end marker).
-	dmesg | awk '/WARNING:|BUG:|Oops|Call trace:/ { splat = 1 }
-		splat || /smmu|ksv_canwbs|kvm_vmid_pin/ { print }
-		/---\[ end trace/ { splat = 0 }' | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
+	replay_splats 'smmu|ksv_canwbs|kvm_vmid_pin'
 	state
 	say "END e2e"
 }
@@ -146,9 +144,7 @@ random)
 	[ -n "$bg" ] && kill $bg && wait $bg 2>/dev/null
 	say "random: $(( $(cut -d. -f1 /proc/uptime) - t0 )) s, $(( $(sed -n 's/^rollovers: //p' /sys/kernel/debug/kvm_vmid_pin/state) - r0 )) KVM rollovers meanwhile"
 	dmesg -n 7
-	dmesg | awk '/WARNING:|BUG:|Oops|Call trace:/ { splat = 1 }
-		splat { print }
-		/---\[ end trace/ { splat = 0 }' | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
+	replay_splats
 	state
 	say "END random"
 	kmemleak_report
@@ -174,9 +170,7 @@ failnth)
 	/bin/iommufd_fail_nth 2>&1 | grep -E '^(not ok|# Totals|# FAILED)|timeout|terminated' | sed 's/^/KSV: fail_nth: /'
 	say "iommufd_fail_nth took $(( $(cut -d. -f1 /proc/uptime) - t0 )) s"
 	dmesg -n 7
-	dmesg | awk '/WARNING:|BUG:|Oops|Call trace:/ { splat = 1 }
-		splat { print }
-		/---\[ end trace/ { splat = 0 }' | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
+	replay_splats
 	say "END failnth"
 	kmemleak_report
 	;;
@@ -193,9 +187,7 @@ probesweep)
 	say "ksv-vsmmu exit $?"
 	say "the probe's sweep took $(( $(cut -d. -f1 /proc/uptime) - t0 )) s"
 	dmesg -n 7
-	dmesg | awk '/WARNING:|BUG:|Oops|Call trace:/ { splat = 1 }
-		splat { print }
-		/---\[ end trace/ { splat = 0 }' | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
+	replay_splats
 	state
 	say "END failnth"
 	kmemleak_report
@@ -247,9 +239,7 @@ reserve-loop)
 	wait $h1 $h2 2>/dev/null
 	say "reserve-loop: $runs runs ($((runs * 120)) VMs, $runs rollovers by reservation) in $(( $(cut -d. -f1 /proc/uptime) - t0 )) s, $bad failed, $(dmesg | grep -c 'WARNING:') WARNs"
 	dmesg -n 7
-	dmesg | awk '/WARNING:|BUG:|Oops|Call trace:/ { splat = 1 }
-		splat { print }
-		/---\[ end trace/ { splat = 0 }' | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
+	replay_splats
 	state
 	say "END reserve-loop"
 	kmemleak_report

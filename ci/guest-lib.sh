@@ -19,6 +19,14 @@ guest_mounts() {
 
 # kmemleak reports an object only if it is 5 s old and unchanged since the
 # previous scan: scan, wait, scan again, then print the reports.
+# The kernel log, prefixed "KSV-KMSG: ": every splat whole (to its end
+# marker), and the lines matching the extended regex $1 (none if empty).
+replay_splats() {
+	dmesg | awk -v also="${1:-}" '/WARNING:|BUG:|Oops|Call trace:/ { splat = 1 }
+		splat || (also != "" && $0 ~ also) { print }
+		/---\[ end trace/ { splat = 0 }' | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
+}
+
 kmemleak_report() {
 	[ -w /sys/kernel/debug/kmemleak ] || return 0
 	echo scan > /sys/kernel/debug/kmemleak

@@ -232,9 +232,7 @@ realvmm_main() {
 			"QEMU SIGKILLed mid-DMA (exit $RV_RC); state after: $after"
 	fi
 	dmesg -n 7
-	dmesg | awk '/WARNING:|BUG:|Oops|Call trace:/ { splat = 1 }
-		splat || /smmu|ksv_canwbs|kvm_vmid_pin|vfio|iommufd/ { print }
-		/---\[ end trace/ { splat = 0 }' | sed 's/^\[[ 0-9.]*\] /KSV-KMSG: /'
+	replay_splats 'smmu|ksv_canwbs|kvm_vmid_pin|vfio|iommufd'
 	rmmod ksv_canwbs
 	rv_say "summary: $RV_FAILED check(s) failed"
 	rv_say "END $kind"
