@@ -63,6 +63,28 @@ static const char *where(int r)
 
 /* Real KVM rollovers: new VMs until the pin module counted @n more. */
 /*
+ * The serial of the forcer's next VM: counted on across its runs (a loop
+ * of them, one at a time) in a file, so that no two of its VMs share one.
+ */
+#define FORCED_SERIALS "/tmp/ksv-forced-serial"
+static unsigned int forced_serial(void)
+{
+	unsigned int s = 0;
+	FILE *f = fopen(FORCED_SERIALS, "r+");
+
+	if (!f)
+		f = fopen(FORCED_SERIALS, "w+");
+	if (!f)
+		return 0x800000;
+	if (fscanf(f, "%u", &s) != 1)
+		s = 0;
+	rewind(f);
+	fprintf(f, "%u\n", s + 1);
+	fclose(f);
+	return 0x800000 | (s & 0x7fffff);
+}
+
+/*
  * Creates and closes VMs until KVM rolled its VMIDs over @n times; @mark:
  * each VM's vCPU also runs a TLBI marked with its serial (random.c), so
  * that QEMU's trace shows every VMID these VMs ran on next to the walks'.
@@ -87,8 +109,7 @@ int force_rollovers(int n, int mark, char *why, size_t len)
 			snprintf(why, len, "VM %d failed", vms);
 			return -1;
 		}
-		if (mark && guest_tlbi_va(&t, tlbi_mark(0x800000 | (getpid() & 0x7ff) << 12 |
-							(vms & 0xfff), 0))) {
+		if (mark && guest_tlbi_va(&t, tlbi_mark(forced_serial(), 0))) {
 			snprintf(why, len, "VM %d: the marked TLBI failed", vms);
 			return -1;
 		}
