@@ -288,17 +288,25 @@ def main():
                       f"for ASID {a} reached the SMMU",
                       f"broadcasts {w['btm']}; commands {for_it}")
 
+    def ran_checks(src, pat, what):
+        # One check per "CHECK <name> ok|FAIL <rest>" line of src that pat
+        # (groups: name, ok|FAIL, rest) finds; what(m) words it. Returns the
+        # names.
+        ran = set()
+        for ln in src:
+            m = re.search(pat, ln)
+            if m:
+                ran.add(m.group(1))
+                check(m.group(2) == "ok", what(m))
+        return ran
+
     def realvmm(kind):
         # Debian's QEMU 11.1 with a Linux guest (ci/realvmm/host.sh): its
         # checks, and QEMU's SMMU trace in the windows it marked.
         raw = raw_lines(r"KSV: real-vmm: BEGIN ", r"KSV: real-vmm: END ")
         check(any(re.search(r"KSV: real-vmm: END ", l) for l in lines), f"real VMM ({kind}): ran to the end")
-        ran = set()
-        for ln in raw:
-            m = re.search(r"KSV: real-vmm: CHECK (\S+) (ok|FAIL)(.*)", ln)
-            if m:
-                ran.add(m.group(1))
-                check(m.group(2) == "ok", f"real VMM ({kind}): {m.group(1)}{m.group(3)}")
+        ran = ran_checks(raw, r"KSV: real-vmm: CHECK (\S+) (ok|FAIL)(.*)",
+                         lambda m: f"real VMM ({kind}): {m.group(1)}{m.group(3)}")
         want = ["real-vmm-probe", "real-vmm-vmid", "real-vmm-dma-read-all", "real-vmm-dma-write-read",
                 "real-vmm-quit"]
         if kind == "series":
@@ -387,12 +395,8 @@ def main():
     def failnth(kind):
         # ci/guest/vsmmu/failnth.c and upstream's iommufd_fail_nth.
         sec = section("failnth")
-        ran = set()
-        for ln in sec:
-            m = re.search(r"KSV: e2e: CHECK (failnth-\S+) (ok|FAIL) (.*)", ln)
-            if m:
-                ran.add(m.group(1))
-                check(m.group(2) == "ok", f"fault injection ({kind}): {m.group(1)}: {m.group(3)}")
+        ran = ran_checks(sec, r"KSV: e2e: CHECK (failnth-\S+) (ok|FAIL) (.*)",
+                         lambda m: f"fault injection ({kind}): {m.group(1)}: {m.group(3)}")
         want = ["failnth-bind", "failnth-parent", "failnth-viommu", "failnth-vdevice", "failnth-nested"]
         if kind == "series":
             want = ["failnth-insmod-kvm_vmid_pin", "failnth-insmod-smmu_v3_btm"] + want
@@ -466,13 +470,9 @@ def main():
         # ci/guest/vsmmu/random.c: one run per seed, each must pass; with
         # several VMM processes, each process's run too.
         sec = section("random")
-        runs = [re.search(r"KSV: e2e: CHECK (random-\d+) (ok|FAIL) (.*)", l) for l in sec]
-        runs = [m for m in runs if m]
-        for m in runs:
-            check(m.group(2) == "ok", f"random uapi sequence {m.group(1)}: {m.group(3)}")
-        procs = [re.search(r"KSV: e2e: CHECK (random-\d+/(?:\d+|steady)) (ok|FAIL) (.*)", l) for l in sec]
-        for m in [m for m in procs if m]:
-            check(m.group(2) == "ok", f"random uapi sequence {m.group(1)}: {m.group(3)}")
+        runs = ran_checks(sec, r"KSV: e2e: CHECK (random-\d+(?:/(?:\d+|steady))?) (ok|FAIL) (.*)",
+                          lambda m: f"random uapi sequence {m.group(1)}: {m.group(3)}")
+        runs = [r for r in runs if "/" not in r]
         tlbi_marks()
         rep = [l.split("repeat: ", 1)[1] for l in sec if "repeat: " in l]
         if rep:
