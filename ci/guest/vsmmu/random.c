@@ -280,7 +280,6 @@ static int step(struct vmm *m, enum act a)
 		return r;
 	case A_VIOMMU: {
 		struct iommu_viommu_arm_smmuv3 d = { .flags = rnd(3) ? 0 : IOMMU_VIOMMU_ARM_SMMUV3_NO_BTM };
-
 		struct vsmmus s;
 		int vmid;
 
