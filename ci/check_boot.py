@@ -180,8 +180,8 @@ def main():
                 check(m.group(2) == "ok", f"e2e ({expect}): {m.group(1)}{m.group(3)}", m.group(3))
         # A check that never printed would pass unseen: these must be there.
         ran = {m.group(1) for m in (re.search(r"KSV: e2e: CHECK (\S+) ", l) for l in raw) if m}
-        want = {"vmfile": ["vmfd-close-device", "vmfd-close-viommu"],
-                "reserve": ["reserve-rollover", "reserve-given-back"],
+        want = {"vmfile": ["vmfd-close-device", "vmfd-close-viommu", "migrate-faults", "migrate-faults-held"],
+                "reserve": ["reserve-rollover", "reserve-given-back", "migrate-faults", "migrate-faults-held"],
                 "kvm": ["vmid", "no-vm", "viommu-no-btm", "viommu-out-flags-in", "second-parent", "parent-vmid",
                         "vmfd-close-device", "vmfd-close-viommu", "vmfd-viommu-alloc-fails", "killed-vmm", "refs"],
                 "upstream": ["vmid", "no-vm", "viommu-no-btm", "viommu-out-flags-in", "second-parent", "parent-vmid",

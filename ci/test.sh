@@ -92,6 +92,7 @@ finish vhe
 finish nvhe
 # A rollover caused by a device's VMID reservation while no VM exists and
 # EL2 is torn down (nVHE, kvm.enable_virt_at_load=0): no WARN, no crash.
+# Then vCPU threads moved inside their stage-2 faults (migrate.c).
 # The cap is raised to the whole budget: 120 VMs plus the default cap's
 # 128 reservations stay inside one 8-bit generation.
 KSV_BTM=1 start virt-off cortex-a57 2 reserve 300 e2e=reserve -- kunit.enable=0 kvm.enable_virt_at_load=0 ksv.max_pins=252
@@ -111,11 +112,12 @@ start protected max 2 protected 300 refused=kvm_vmid_pin -- kvm-arm.mode=protect
 KSV_BTM=1 start probefail cortex-a57 2 probefail 300 probefail=smmu -- kunit.enable=0
 # Without the series (the unpatched kernel, no module of ours): what a VMM
 # sees when it closes the VM fd with a device open, with and without a
-# vIOMMU; the e2e boots above show the same with the series.
+# vIOMMU; the e2e boots above show the same with the series. Then, as in
+# the virt-off boot, vCPU threads moved inside their stage-2 faults.
 pristine=()
 if [ -z "$FLAVOR" ]; then
 	KSV_IMAGE=$CACHE/build-pristine/arch/arm64/boot/Image KSV_INITRD=$CACHE/initramfs-pristine.cpio.gz \
-		start e2e-pristine cortex-a57 2 vmfile 300 e2e=vmfile -- kunit.enable=0
+		start e2e-pristine cortex-a57 2 vmfile 300 e2e=vmfile -- kunit.enable=0 kvm.enable_virt_at_load=0
 	pristine=(e2e-pristine)
 fi
 log "modprobe test: make modules/install/deb, the .deb installed and loaded by modprobe in QEMU"

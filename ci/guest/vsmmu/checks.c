@@ -580,7 +580,9 @@ void usage(void)
 	say("usage: ksv-vsmmu --expect kvm|upstream [--rollovers N] [--btm yes|no] [--vm-file series|pristine]\n"
 	    "       ksv-vsmmu --force-rollovers N [--mark]\n"
 	    "       ksv-vsmmu --expect kvm|upstream --fail-nth | --fail-nth-insmod KO | --fail-nth-probe KO\n"
-	    "       ksv-vsmmu --expect kvm|upstream --random SEED [--steps N] [--procs P]\n");
+	    "       ksv-vsmmu --expect kvm|upstream --random SEED [--steps N] [--procs P]\n"
+	    "       ksv-vsmmu --expect kvm --reserve-rollover [--migrate-faults N]\n"
+	    "       ksv-vsmmu --expect upstream --vm-file series|pristine [--migrate-faults N]\n");
 	exit(2);
 }
 
@@ -590,7 +592,7 @@ int main(int argc, char **argv)
 	int have = 0, same = 1, expect_set = 0, force = 0, fail_nth = 0, mark = 0;
 	const char *insmod_ko = NULL, *probe_ko = NULL;
 	unsigned long seed = 0;
-	int random_run = 0, steps = 300, procs = 1;
+	int random_run = 0, steps = 300, procs = 1, migrate_vms = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t_start);
 	for (int i = 1; i < argc; i++) {
@@ -629,6 +631,9 @@ int main(int argc, char **argv)
 			btm_expected = !strcmp(argv[i], "yes");
 		} else if (!strcmp(argv[i], "--reserve-rollover")) {
 			reserve_only = 1;
+		} else if (!strcmp(argv[i], "--migrate-faults") && i + 1 < argc) {
+			/* After the mode's checks: migrate.c, with N VMs a round. */
+			migrate_vms = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--bad-vmid")) {
 			bad_vmid_only = 1;
 		} else if (!strcmp(argv[i], "--vm-file") && i + 1 < argc) {
@@ -693,6 +698,8 @@ int main(int argc, char **argv)
 	}
 	if (vm_file_only) {
 		test_vm_file();
+		if (migrate_vms > 0)
+			test_migrate_faults(migrate_vms);
 		return summary();
 	}
 	if (bad_vmid_only) {
@@ -701,6 +708,8 @@ int main(int argc, char **argv)
 	}
 	if (reserve_only) {
 		test_reserve_rollover();
+		if (migrate_vms > 0)
+			test_migrate_faults(migrate_vms);
 		return summary();
 	}
 

@@ -11,8 +11,8 @@
  *   ksv-vsmmu --expect kvm|upstream --fail-nth | --fail-nth-insmod KO |
  *     --fail-nth-probe arm_smmu_v3.ko
  *   ksv-vsmmu --expect kvm|upstream --random SEED --steps N [--procs P]
- *   ksv-vsmmu --expect kvm --reserve-rollover | --bench
- *   ksv-vsmmu --expect upstream --vm-file series|pristine
+ *   ksv-vsmmu --expect kvm --reserve-rollover [--migrate-faults N] | --bench
+ *   ksv-vsmmu --expect upstream --vm-file series|pristine [--migrate-faults N]
  *
  * --expect kvm: our modules are loaded and use BTM, so a vSMMU must use
  * its VM's pinned KVM VMID. --expect upstream: the vSMMU uses its stage-2
@@ -22,8 +22,10 @@
  * One file per concern: common.c (globals, checks, ioctls), state.c (the
  * modules' debugfs views), vm.c (KVM VMs and guest code), iommufd.c (edu,
  * VFIO and the iommufd objects), dma.c (edu DMA), s1.c (the guest's stage
- * 1), btm.c (the BTM checks and bench), failnth.c and probe.c (fault injection), random.c (random sequences), vmfile.c (closing the VM fd with a
- * device open) and checks.c (the others, main()).
+ * 1), btm.c (the BTM checks and bench), failnth.c and probe.c (fault
+ * injection), random.c (random sequences), migrate.c (a vCPU thread moved
+ * inside its stage-2 fault), vmfile.c (closing the VM fd with a device
+ * open) and checks.c (the others, main()).
  *
  * Every line starts with "KSV: e2e: "; each check prints one
  * "CHECK <name> ok|FAIL <details>" line. Around each DMA whose SMMU VMID
@@ -174,6 +176,8 @@ void take_snap(struct snap *s);
 int snap_eq(const struct snap *a, const struct snap *b);
 void snap_str(const struct snap *s, char *buf, size_t len);
 int smmu_events(void);
+int klog_count(const char *needle);
+void test_migrate_faults(int vms);
 void vm_close(struct vm *v);
 void vm_free_mem(struct vm *v);
 int vm_exec(struct vm *v, uint64_t pc, const uint64_t x[5]);

@@ -163,8 +163,8 @@ void snap_str(const struct snap *s, char *buf, size_t len)
 		 modnames[0], s->refs[0], modnames[1], s->refs[1]);
 }
 
-/* Number of SMMU event reports in the kernel log so far. */
-int smmu_events(void)
+/* How often @needle occurs in the kernel log (since the last dmesg -c), or -1. */
+int klog_count(const char *needle)
 {
 	int len = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0), n = 0;
 	char *buf, *p;
@@ -180,10 +180,16 @@ int smmu_events(void)
 		return -1;
 	}
 	buf[len] = 0;
-	for (p = buf; (p = strstr(p, "event 0x")); p++)
+	for (p = buf; (p = strstr(p, needle)); p++)
 		n++;
 	free(buf);
 	return n;
+}
+
+/* Number of SMMU event reports in the kernel log so far. */
+int smmu_events(void)
+{
+	return klog_count("event 0x");
 }
 
 /* The first "<key>: <N>" of a debugfs file, or -1. */
