@@ -68,6 +68,24 @@ static int task_cpu(pid_t tid)
 	return cpu;
 }
 
+/* How often the scheduler moved @tid to another CPU (/proc/.../sched), or -1. */
+static long task_migrations(pid_t tid)
+{
+	char path[64], line[256];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/sched", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "se.nr_migrations : %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
 static void *mover_run(void *arg)
 {
 	struct mover *m = arg;
@@ -111,7 +129,7 @@ static void *mover_run(void *arg)
  * 0 if every write faulted, was filled by the mover and the vCPU thread
  * came back on the CPU it was last moved to; @why says what went wrong.
  */
-static int migrate_vm(long *faults, long *moved, char *why, size_t len)
+static int migrate_vm(long *faults, long *moved, long *migrations, char *why, size_t len)
 {
 	/*
 	 * nop; loop: str x0, [x2]; add x2, x2, #0x1000; subs x3, x3, #1;
@@ -126,6 +144,7 @@ static int migrate_vm(long *faults, long *moved, char *why, size_t len)
 	struct kvm_userspace_memory_region r = {
 		.slot = 1, .guest_phys_addr = MIG_IPA, .memory_size = MIG_PAGES * PAGE,
 	};
+	long mig0, mig1;
 	pthread_t th;
 	struct vm v;
 	void *mem;
@@ -157,16 +176,22 @@ static int migrate_vm(long *faults, long *moved, char *why, size_t len)
 		snprintf(why, len, "pthread_create failed");
 		goto out;
 	}
+	mig0 = task_migrations(m.tid);
 	ret = vm_exec(&v, v.ipa + MIG_CODE, x);
+	mig1 = task_migrations(m.tid);
 	m.stop = 1;
 	pthread_join(th, NULL);
 	*faults += m.faults;
 	*moved += m.moved;
+	*migrations += mig1 - mig0;
 	if (ret)
 		snprintf(why, len, "KVM_RUN failed");
 	else if (m.faults != MIG_PAGES || m.moved != MIG_PAGES)
 		snprintf(why, len, "%ld faults filled, %ld with the thread moved (want %d)",
 			 m.faults, m.moved, MIG_PAGES);
+	else if (mig0 < 0 || mig1 - mig0 < MIG_PAGES)
+		snprintf(why, len, "the scheduler moved the vCPU thread %ld times (want %d or more)",
+			 mig1 - mig0, MIG_PAGES);
 	else if (sched_getcpu() != m.cpu)
 		snprintf(why, len, "the vCPU thread is on CPU %d, not %d", sched_getcpu(), m.cpu);
 	ret = *why ? -1 : 0;
@@ -182,7 +207,7 @@ out:
 
 static void migrate_round(const char *name, int vms, int hold)
 {
-	long faults = 0, moved = 0;
+	long faults = 0, moved = 0, migrations = 0;
 	double t0 = now_s();
 	char why[200] = "";
 	int fd, w0, w1, i;
@@ -205,7 +230,7 @@ static void migrate_round(const char *name, int vms, int hold)
 		return;
 	}
 	sched_getaffinity(0, sizeof(all), &all);
-	for (i = 0; i < vms && !migrate_vm(&faults, &moved, why, sizeof(why)); i++)
+	for (i = 0; i < vms && !migrate_vm(&faults, &moved, &migrations, why, sizeof(why)); i++)
 		;
 	sched_setaffinity(0, sizeof(all), &all);
 	if (hold) {
@@ -214,9 +239,9 @@ static void migrate_round(const char *name, int vms, int hold)
 	}
 	w1 = klog_count("WARNING:");
 	check(name, i == vms && w1 == w0,
-	      "%d of %d VMs%s: %ld stage-2 faults waited in userfaultfd, the vCPU thread moved to the other CPU in %ld before the fault completed; kernel WARNs %d -> %d in %.0f s%s%s",
-	      i, vms, hold ? " beside an idle VM" : " one at a time", faults, moved, w0, w1,
-	      now_s() - t0, *why ? ": " : "", why);
+	      "%d of %d VMs%s: %ld stage-2 faults waited in userfaultfd, the vCPU thread moved to the other CPU in %ld before the fault completed (%ld migrations); kernel WARNs %d -> %d in %.0f s%s%s",
+	      i, vms, hold ? " beside an idle VM" : " one at a time", faults, moved, migrations,
+	      w0, w1, now_s() - t0, *why ? ": " : "", why);
 }
 
 void test_migrate_faults(int vms)
