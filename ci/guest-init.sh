@@ -219,11 +219,12 @@ reserve)
 	unload kvm_vmid_pin
 	;;
 reserve-loop)
-	# The reserve test (mode reserve) again and again for ksv.secs=
-	# seconds, with kvm.enable_virt_at_load=0, while two busy loops keep
-	# both CPUs contended, so that the VMs' vCPU threads are preempted and
-	# migrate (make soak: the hunt for the mark_page_dirty_in_slot WARN,
-	# Documentation/known-issues.md). The boot check fails on any WARN.
+	# The reserve test and the moved stage-2 faults (mode reserve) again
+	# and again for ksv.secs= seconds, with kvm.enable_virt_at_load=0,
+	# while two busy loops keep both CPUs contended, so that the VMs' vCPU
+	# threads are also preempted and migrate at random (make soak: the hunt
+	# for the mark_page_dirty_in_slot WARN, Documentation/known-issues.md).
+	# The boot check fails on any WARN.
 	say "kernel $(uname -r): $(dmesg | grep -m1 -o "kvm \[1\]: .*mode.*")"
 	for m in $(cat $OURS/order); do load $m; done
 	if modprobe arm_smmu_v3; then say "modprobe arm_smmu_v3 ok"; else say "modprobe arm_smmu_v3 FAILED"; fi

@@ -6,7 +6,8 @@
 # pause: nVHE (8-bit VMIDs, so rollovers happen) and VHE (16-bit; the VM
 # churn without rollovers), with lockdep and kmemleak as always. QEMU's
 # trace of the vCPUs' marked TLBIs shows the VMID every VM ran on.
-# Beside the nVHE soak, the reserve test loops in a boot of its own.
+# Beside the nVHE soak, the reserve test and the moved stage-2 faults
+# (ci/guest/vsmmu/migrate.c) loop in a boot of their own.
 # Prints steps per second and the rollovers per boot.
 # Run alone: make soak (KSV_SOAK_SEEDS=, KSV_SOAK_STEPS=, KSV_SOAK_PROCS=).
 set -euo pipefail
@@ -15,10 +16,11 @@ steps=${KSV_SOAK_STEPS:-5000} procs=${KSV_SOAK_PROCS:-3}
 "$TOP/ci/build.sh" >/dev/null
 "$TOP/ci/initramfs.sh"
 fail=0
-# Meanwhile, the reserve test looped under load (the hunt for the
-# mark_page_dirty_in_slot WARN, Documentation/known-issues.md).
+# Meanwhile, the reserve test and the moved stage-2 faults looped under
+# load (the hunt for the mark_page_dirty_in_slot WARN,
+# Documentation/known-issues.md).
 secs=${KSV_SOAK_RESERVE_SECS:-600}
-log "soak reserve-loop: the reserve test looped for $secs s of guest time, both CPUs contended, beside the nVHE soak"
+log "soak reserve-loop: the reserve test and the moved stage-2 faults looped for $secs s of guest time, both CPUs contended, beside the nVHE soak"
 KSV_TRACE=0 KSV_BTM=1 "$TOP/ci/qemu.sh" reserve-loop cortex-a57 2 reserve-loop $((secs * 3 + 300)) \
 	kunit.enable=0 kvm.enable_virt_at_load=0 ksv.max_pins=252 ksv.secs="$secs" &
 rl=$!

@@ -38,7 +38,7 @@ struct mover {
 	int ncpus;
 	int cpu;		/* the CPU it was last moved to */
 	long faults, moved;	/* faults filled; of them, with the thread moved */
-	volatile int stop;
+	int stop;		/* set by the vCPU thread, atomically */
 	char page[PAGE];
 };
 
@@ -90,7 +90,7 @@ static void *mover_run(void *arg)
 {
 	struct mover *m = arg;
 
-	while (!m->stop) {
+	while (!__atomic_load_n(&m->stop, __ATOMIC_ACQUIRE)) {
 		struct pollfd pfd = { .fd = m->uffd, .events = POLLIN };
 		struct uffd_msg msg;
 		struct uffdio_copy copy;
@@ -179,7 +179,7 @@ static int migrate_vm(long *faults, long *moved, long *migrations, char *why, si
 	mig0 = task_migrations(m.tid);
 	ret = vm_exec(&v, v.ipa + MIG_CODE, x);
 	mig1 = task_migrations(m.tid);
-	m.stop = 1;
+	__atomic_store_n(&m.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(th, NULL);
 	*faults += m.faults;
 	*moved += m.moved;
