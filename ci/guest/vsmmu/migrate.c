@@ -71,19 +71,10 @@ static int task_cpu(pid_t tid)
 /* How often the scheduler moved @tid to another CPU (/proc/.../sched), or -1. */
 static long task_migrations(pid_t tid)
 {
-	char path[64], line[256];
-	long n = -1;
-	FILE *f;
+	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/sched", tid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "se.nr_migrations : %ld", &n) == 1)
-			break;
-	fclose(f);
-	return n;
+	return debugfs_value(path, "se.nr_migrations");
 }
 
 static void *mover_run(void *arg)

@@ -192,7 +192,7 @@ int smmu_events(void)
 	return klog_count("event 0x");
 }
 
-/* The first "<key>: <N>" of a debugfs file, or -1. */
+/* The first "<key>: <N>" (spaces allowed before the colon) of a debugfs or proc file, or -1. */
 long debugfs_value(const char *path, const char *key)
 {
 	char line[512];
@@ -204,9 +204,10 @@ long debugfs_value(const char *path, const char *key)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
 		const char *s = line + strspn(line, " ");
+		const char *colon = s + n + strspn(s + n, " ");
 
-		if (!strncmp(s, key, n) && s[n] == ':') {
-			v = strtol(s + n + 1, NULL, 0);
+		if (!strncmp(s, key, n) && *colon == ':') {
+			v = strtol(colon + 1, NULL, 0);
 			break;
 		}
 	}
