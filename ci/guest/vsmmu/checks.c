@@ -538,6 +538,11 @@ void test_reserve_rollover(void)
 		}
 		read_pins(&p1);
 	}
+	if (p1.rollovers == p0.rollovers) {
+		check("reserve-rollover", 0, "%d VMs ran without a rollover: no generation to start from",
+		      pre);
+		return;
+	}
 	for (; vms < 120; vms++) {
 		if (stale_vm()) {
 			check("reserve-rollover", 0, "VM %d failed", vms);

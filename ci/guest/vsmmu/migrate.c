@@ -38,6 +38,8 @@ struct mover {
 	int ncpus;
 	int cpu;		/* the CPU it was last moved to */
 	long faults, moved;	/* faults filled; of them, with the thread moved */
+	int copy_err;		/* errno of a UFFDIO_COPY that failed, or 0 */
+	struct uffdio_range range;	/* the registered memory */
 	int stop;		/* set by the vCPU thread, atomically */
 	char page[PAGE];
 };
@@ -110,6 +112,14 @@ static void *mover_run(void *arg)
 			m->faults++;
 			if (from >= 0 && to >= 0 && from != to)
 				m->moved++;
+		} else if (!m->copy_err) {
+			/*
+			 * Unregistering wakes the waiting fault, which then
+			 * completes as an ordinary one: the VM fails its
+			 * check, with this errno, instead of hanging.
+			 */
+			m->copy_err = errno;
+			ioctl(m->uffd, UFFDIO_UNREGISTER, &m->range);
 		}
 	}
 	return NULL;
@@ -155,6 +165,7 @@ static int migrate_vm(long *faults, long *moved, long *migrations, char *why, si
 	}
 	reg.range.start = (uint64_t)mem;
 	reg.range.len = MIG_PAGES * PAGE;
+	m.range = reg.range;
 	r.userspace_addr = (uint64_t)mem;
 	if (ioctl(m.uffd, UFFDIO_REGISTER, &reg) ||
 	    IOC(v.vm, KVM_SET_USER_MEMORY_REGION, &r)) {
@@ -177,6 +188,8 @@ static int migrate_vm(long *faults, long *moved, long *migrations, char *why, si
 	*migrations += mig1 - mig0;
 	if (ret)
 		snprintf(why, len, "KVM_RUN failed");
+	else if (m.copy_err)
+		snprintf(why, len, "UFFDIO_COPY failed: %s", strerror(m.copy_err));
 	else if (m.faults != MIG_PAGES || m.moved != MIG_PAGES)
 		snprintf(why, len, "%ld faults filled, %ld with the thread moved (want %d)",
 			 m.faults, m.moved, MIG_PAGES);
