@@ -30,13 +30,39 @@ SPLATS = [
     r"Invalid wait context", r"rcu: INFO: rcu_.* stall",
 ]
 OURS = ("kvm_vmid_pin", "smmu_v3_btm")
+# QEMU's SMMU trace events that ci/qemu.sh enables. QEMU writes each as one
+# whole line to stderr, the same file as the console, which it writes as
+# the guest's UART sends it: a trace line can land inside a console line.
+TRACE = re.compile(r"(?:smmu_iotlb_insert|smmu_iotlb_inv_vmid|smmuv3_range_inval|smmuv3_cmdq_tlbi_\w+"
+                   r"|smmuv3_record_event|smmuv3_btm_inval)(?= |$)")
+
+
+def demux(raw):
+    """Split QEMU's trace lines out of the console lines they cut.
+
+    "KSV: BEGIN bad" + trace line + "btm" becomes the trace line, then
+    "KSV: BEGIN badbtm": each trace line keeps its place in the stream, and
+    each console line is whole again, where it ends.
+    """
+    out, cut = [], ""
+    for ln in raw:
+        m = TRACE.search(ln)
+        if m:
+            cut += ln[:m.start()]
+            out.append(ln[m.start():])
+        else:
+            out.append(cut + ln)
+            cut = ""
+    if cut:
+        out.append(cut)
+    return out
 
 
 def main():
     ksrc, log, mode = sys.argv[1:4]
     expects = sys.argv[4:]
-    text = open(log, errors="replace").read()
-    lines = text.splitlines()
+    lines = demux(open(log, errors="replace").read().splitlines())
+    text = "\n".join(lines)
     ok = bad = 0
 
     def check(cond, what, detail=""):
@@ -662,4 +688,5 @@ def main():
     print(f"COUNTS {ok} {bad}")
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -21,6 +21,14 @@ hp=$(grep -o 'test result: .*' "$LOGDIR/cargo-test.log" | sed -n 's/.* \([0-9]*\
 grep -q 'test result' "$LOGDIR/cargo-test.log" || hp="0 1"
 echo "  host: ${hp% *} passed, ${hp#* } failed"
 add $hp
+# The boot checker's own parsing (a console line cut by QEMU's trace).
+python3 "$TOP/ci/test_check_boot.py" > "$LOGDIR/checker-test.log" 2>&1 || tail -n 30 "$LOGDIR/checker-test.log"
+cp=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\} .*/\1/p' "$LOGDIR/checker-test.log")
+cf=$(sed -n 's/^FAILED (\(.*\))$/\1/p' "$LOGDIR/checker-test.log" | tr ', ' '\n\n' | sed -n 's/^[a-z]*=//p' |
+	awk '{n+=$1} END {print n+0}')
+[ -n "$cp" ] && [ "$cp" -gt 0 ] || { cp=1; cf=1; }
+echo "  boot checker: $((cp - cf)) passed, $cf failed"
+add $((cp - cf)) "$cf"
 
 log "build"
 if ! "$TOP/ci/build.sh"; then
