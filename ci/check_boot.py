@@ -33,7 +33,7 @@ OURS = ("kvm_vmid_pin", "smmu_v3_btm")
 # QEMU's SMMU trace events that ci/qemu.sh enables. QEMU writes each as one
 # whole line to stderr, the same file as the console, which it writes as
 # the guest's UART sends it: a trace line can land inside a console line.
-TRACE = re.compile(r"(?:smmu_iotlb_insert|smmu_iotlb_inv_vmid|smmuv3_range_inval|smmuv3_cmdq_tlbi_\w+"
+TRACE = re.compile(r"(?:smmu_iotlb_insert|smmu_iotlb_inv_vmid|smmu_iotlb_inv_all|smmuv3_range_inval|smmuv3_cmdq_tlbi_\w+"
                    r"|smmuv3_record_event|smmuv3_btm_inval)(?= |$)")
 
 
@@ -258,7 +258,8 @@ def main():
         # The guest-stage-1 BTM checks (ci/guest/vsmmu/btm.c) must all have
         # printed: one that never ran would otherwise pass unseen.
         ran = {m.group(1) for m in (re.search(r"KSV: e2e: CHECK (\S+) ", l) for l in lines) if m}
-        must = (["btm-report", "dma-s1", "btm-guest-tlbi", "btm-other-vm", "btm-asid", "btm-after-rollovers"]
+        must = (["btm-report", "dma-s1", "btm-guest-tlbi", "btm-other-vm", "btm-vale1is", "btm-vaae1is",
+                 "btm-vaale1is", "btm-asid", "btm-vmalle1is", "btm-after-rollovers"]
                 if want == "yes" else ["btm-report", "dma-s1", "no-btm-stale", "no-btm-forwarded"])
         missing = [n for n in must if n not in ran]
         check(not missing, f"e2e BTM: the checks {', '.join(must)} ran", f"missing {missing}")
@@ -281,38 +282,56 @@ def main():
                 cur["btm"].append(m.groups())
             elif re.search(r"smmuv3_(cmdq_tlbi|range_inval)", ln):
                 cur["cmdq"].append(ln.strip())
+            elif re.search(r"^smmu_iotlb_inv_all\b", ln):
+                # Unless the next line is a fill: QEMU empties a full IOTLB
+                # (SMMU_IOTLB_MAX_SIZE) before it inserts.
+                cur["all"] = cur.get("all", 0) + 1
+                cur["all_last"] = True
+                continue
+            if cur.get("all_last") and re.search(r"^smmu_iotlb_insert\b", ln):
+                cur["all"] -= 1
+            cur["all_last"] = False
         labels = [w["label"] for w in windows]
-        want_labels = ["guest-tlbi", "other-vm", "asid", "after-rollovers"] if want == "yes" else ["guest-tlbi"]
+        # Each scope's window: the one broadcast of the VM's VMID that its
+        # TLBI must make (op, ASID: the VM's or -1 for any, VA compared).
+        scopes = {"guest-tlbi": ("va", True, True), "vale1is": ("va", True, True),
+                  "vaae1is": ("va", False, True), "vaale1is": ("va", False, True),
+                  "asid": ("asid", True, False), "vmalle1is": ("vmall-s1", False, False),
+                  "after-rollovers": ("va", True, True)}
+        want_labels = (["guest-tlbi", "other-vm", "vale1is", "vaae1is", "vaale1is", "asid", "vmalle1is",
+                        "after-rollovers"] if want == "yes" else ["guest-tlbi"])
         check(labels == want_labels, f"e2e BTM: guest TLBI windows {want_labels}", str(labels))
         for w in windows:
             v, a = w["vmid"], w["asid"]
             mine = [b for b in w["btm"] if b[1] == v]
             for_it = [c for c in w["cmdq"] if re.search(rf"\b(vmid={v}|asid={a})\b", c)]
+            # The whole IOTLB emptied (smmu_iotlb_inv_all) is no scope's.
+            for_it += ["smmu_iotlb_inv_all"] * w.get("all", 0)
             if w["label"] == "other-vm":
-                other = [b for b in w["btm"] if b[0] == "vmall-s1" and b[1] != v]
-                check(other and not mine and not for_it,
-                      f"e2e BTM other-vm: another VM's VMALLE1IS reached the SMMU (VMID {other[0][1] if other else '?'}), "
-                      f"none of VMID {v} did, no command for it",
+                # VAE1IS, VALE1IS, VAAE1IS, VAALE1IS, ASIDE1IS, VMALLE1IS.
+                other = [b for b in w["btm"] if b[1] != v]
+                ops = sorted(b[0] for b in other)
+                vmids = sorted({b[1] for b in other})
+                check(ops == ["asid", "va", "va", "va", "va", "vmall-s1"] and len(vmids) == 1 and
+                      not mine and not for_it,
+                      f"e2e BTM other-vm: another VM's 6 TLBIs reached the SMMU with its VMID "
+                      f"({vmids[0] if len(vmids) == 1 else '?'}), none of VMID {v} did, no command for it",
                       f"other {other}, VMID {v}'s {mine}, commands {for_it}")
                 continue
-            if w["label"] == "asid":
-                asid = [b for b in mine if b[0] == "asid" and b[2] == a]
-                check(len(asid) == 1 and not for_it,
-                      f"e2e BTM asid: QEMU's SMMU got the guest's TLBI ASIDE1IS (vmid={v} asid={a}) as a broadcast, "
-                      f"and no command-queue invalidation for it",
-                      f"broadcasts of VMID {v}: {mine}; commands for it: {for_it}")
-                continue
-            va = [b for b in mine if b[0] == "va" and b[2] == a and int(b[3], 16) == int(w["va"], 16)]
-            if want == "yes":
-                check(len(va) == 1 and not for_it,
-                      f"e2e BTM {w['label']}: QEMU's SMMU got the guest's TLBI VAE1IS (vmid={v} asid={a} va={w['va']}) "
-                      f"as a broadcast, and no command-queue invalidation for it ({len(w['cmdq'])} commands in the window)",
-                      f"broadcasts of VMID {v}: {mine}; commands for it: {for_it}")
-            else:
+            if want != "yes":
                 check(not w["btm"] and not for_it,
                       f"e2e no BTM {w['label']}: neither a broadcast nor a command-queue invalidation "
                       f"for ASID {a} reached the SMMU",
                       f"broadcasts {w['btm']}; commands {for_it}")
+                continue
+            op, by_asid, by_va = scopes.get(w["label"], ("?", True, True))
+            ok = (len(mine) == 1 and mine[0][0] == op and mine[0][2] == (a if by_asid else "-1") and
+                  (not by_va or int(mine[0][3], 16) == int(w["va"], 16)))
+            check(ok and not for_it,
+                  f"e2e BTM {w['label']}: QEMU's SMMU got the guest's TLBI as one broadcast (op={op} vmid={v} "
+                  f"asid={a if by_asid else -1}{' va=' + w['va'] if by_va else ''}), no other of VMID {v}, "
+                  f"and no command-queue invalidation for it ({len(w['cmdq'])} commands in the window)",
+                  f"broadcasts of VMID {v}: {mine}; commands for it: {for_it}")
 
     def ran_checks(src, pat, what):
         # One check per "CHECK <name> ok|FAIL <rest>" line of src that pat

@@ -35,7 +35,8 @@ if [ "${KSV_TRACE:-1}" = btm ]; then
 	trace=(-trace "enable=smmuv3_btm_inval,file=$LOGDIR/trace-$name.log")
 elif [ "${KSV_TRACE:-1}" != 0 ]; then
 	trace=(-trace smmu_iotlb_insert -trace smmuv3_range_inval -trace smmu_iotlb_inv_vmid
-	       -trace 'smmuv3_cmdq_tlbi_*' -trace smmuv3_record_event -trace smmuv3_btm_inval)
+	       -trace smmu_iotlb_inv_all -trace 'smmuv3_cmdq_tlbi_*' -trace smmuv3_record_event
+	       -trace smmuv3_btm_inval)
 fi
 timeout --foreground -k 5 "$tmo" "$QEMU" \
 	-machine virt,virtualization=on,gic-version=3,iommu=smmuv3 \

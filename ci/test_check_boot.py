@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from check_boot import demux  # noqa: E402
 
 T1 = "smmuv3_btm_inval op=vmall-s1 vmid=0 asid=-1 addr=0x0 len=0x0"
+T3 = "smmu_iotlb_inv_all IOTLB invalidate all"
 T2 = "smmu_iotlb_insert IOTLB ++ asid=1 vmid=12 addr=0x1000 tg=0 level=3"
 
 
@@ -32,6 +33,10 @@ class Demux(unittest.TestCase):
     def test_kernel_line_cut(self):
         raw = ["[    7.01433" + T1, "1] Freeing unused kernel memory"]
         self.assertEqual(demux(raw), [T1, "[    7.014331] Freeing unused kernel memory"])
+
+    def test_every_enabled_event(self):
+        raw = ["KSV: e2e: BTM-B" + T3, "EGIN x", "KSV: e2e: CH" + T2, "ECK y ok"]
+        self.assertEqual(demux(raw), [T3, "KSV: e2e: BTM-BEGIN x", T2, "KSV: e2e: CHECK y ok"])
 
     def test_module_names_are_not_trace(self):
         raw = ["KSV: e2e: modules: kvm_vmid_pin refcnt 1, smmu_v3_btm refcnt -1",

@@ -6,8 +6,11 @@
  * follow it with no command-queue invalidation (--btm yes), or must not
  * (--btm no: the SMMU has no BTM, so the device keeps the stale entry).
  *
- * Checks: btm-report, dma-s1, then btm-guest-tlbi, btm-other-vm,
- * btm-asid and btm-after-rollovers, or no-btm-stale and no-btm-forwarded.
+ * Checks: btm-report, dma-s1, then btm-guest-tlbi (VAE1IS), btm-other-vm,
+ * btm-vale1is, btm-vaae1is, btm-vaale1is, btm-asid, btm-vmalle1is and
+ * btm-after-rollovers, or no-btm-stale and no-btm-forwarded. Each shows
+ * first that the SMMU's entry is cached (a DMA after a PTE move without
+ * a TLBI lands in the old page, with no IOTLB fill), then the TLBI's effect.
  * Around each guest TLBI whose SMMU side the host checks in QEMU's trace:
  * "BTM-BEGIN <label> vmid=<N> asid=<A> va=<VA>" and "BTM-END <label>".
  */
@@ -124,23 +127,62 @@ int force_rollovers(int n, int mark, char *why, size_t len)
 	return p.rollovers - r0 >= n ? 0 : -1;
 }
 
-/*
- * The guest moves its PTE and invalidates it; with BTM the next DMA must
- * follow (an IOTLB fill with @vmid), without it hit the stale entry.
- */
-static int guest_moves(struct vmm *m, const char *label, int vmid, unsigned int seed)
+/* The page S1_VA_DST does not map now. */
+static uint64_t other_page(uint64_t page)
 {
-	int r;
+	return page == S1_OLD ? S1_NEW : S1_OLD;
+}
 
+static int landed(uint64_t page)
+{
+	return page == S1_OLD ? LANDED_OLD : LANDED_NEW;
+}
+
+/*
+ * One broadcast scope, shown. First the precondition: the guest moves its
+ * PTE from *@page to the other page without a TLBI, and the DMA still
+ * lands in *@page with no IOTLB fill (the SMMU's entry is cached). Then
+ * the guest runs @prog's TLBI alone, between markers whose window the
+ * host checks in QEMU's trace, and the DMA lands, with BTM, in the other
+ * page with a fill of @vmid; without BTM, in *@page again, from the IOTLB.
+ * *@page becomes the page S1_VA_DST maps; 0 if both DMAs landed as wanted.
+ */
+static int scope(struct vmm *m, const char *label, const char *tlbi, enum s1_prog prog, int vmid,
+		 uint64_t *page, unsigned int seed, char *why, size_t len)
+{
+	uint64_t to = other_page(*page);
+	char cached[64];
+	int c, r;
+
+	snprintf(cached, sizeof(cached), "%s-cached", label);
+	c = s1_guest(&m->vm, S1_SET_PTE, s1_pte(to)) ? LANDED_ERR :
+						       dma_lands(m, seed, cached, -2);
 	marker("BTM-BEGIN %s vmid=%d asid=%d va=%#llx\n", label, vmid, S1_ASID,
 	       (unsigned long long)S1_VA_DST);
-	if (s1_guest(&m->vm, S1_SET_PTE_TLBI, s1_pte(S1_NEW)))
-		r = LANDED_ERR;
-	else
-		r = dma_lands(m, seed, label, btm_expected ? vmid : -2);
+	r = s1_guest(&m->vm, prog, 0) ? LANDED_ERR :
+					dma_lands(m, seed + 1, label, btm_expected ? vmid : -2);
 	marker("BTM-END %s\n", label);
-	return r;
+	snprintf(why, len,
+		 "the guest moved its PTE to %s without a TLBI: the DMA landed in %s (want %s, cached); after its TLBI %s, DSB ISH in %s (want %s)",
+		 landed_str[landed(to)], where(c), landed_str[landed(*page)], tlbi, where(r),
+		 landed_str[landed(btm_expected ? to : *page)]);
+	if (c != landed(*page) || r != landed(btm_expected ? to : *page))
+		return -1;
+	*page = to;
+	return 0;
 }
+
+/* The scopes a guest runs on its own stage 1, after guest-tlbi (VAE1IS). */
+static const struct {
+	const char *check, *label, *tlbi;
+	enum s1_prog prog;
+} scopes[] = {
+	{ "btm-vale1is", "vale1is", "VALE1IS", S1_TLBI_VAL },
+	{ "btm-vaae1is", "vaae1is", "VAAE1IS (any ASID)", S1_TLBI_VAA },
+	{ "btm-vaale1is", "vaale1is", "VAALE1IS (any ASID)", S1_TLBI_VAAL },
+	{ "btm-asid", "asid", "ASIDE1IS", S1_TLBI_ASID },
+	{ "btm-vmalle1is", "vmalle1is", "VMALLE1IS", S1_VMALL },
+};
 
 /* One guest page invalidation's cost, in ns: instructions under -icount. */
 static long long run_ns(struct vmm *m, enum s1_prog prog, int forward)
@@ -210,7 +252,8 @@ void test_btm(void)
 	struct vsmmus v0, v1;
 	struct pins p;
 	char why[256];
-	int vmid = -1, nvs = 0, report, first, r, r1, r2;
+	int vmid = -1, nvs = 0, report, first, r, r1, r2, want;
+	uint64_t page;
 
 	if (btm_expected < 0)
 		return;
@@ -245,11 +288,10 @@ void test_btm(void)
 	if (first != LANDED_OLD)
 		goto out;
 
-	r = guest_moves(&m, "guest-tlbi", vmid, 12);
+	page = S1_OLD;
+	r = scope(&m, "guest-tlbi", "VAE1IS", S1_TLBI_VA, vmid, &page, 12, why, sizeof(why));
 	if (!btm_expected) {
-		check("no-btm-stale", r == LANDED_OLD,
-		      "the guest moved its PTE to IPA %#llx and ran TLBI VAE1IS; without BTM the device's next DMA landed in %s (want the old page: the stale IOTLB entry)",
-		      (unsigned long long)S1_NEW, where(r));
+		check("no-btm-stale", !r, "%s: the stale IOTLB entry, without BTM", why);
 		/* What the VMM must do instead: forward the guest's command. */
 		r = vmm_inv_va(&m, S1_ASID, S1_VA_DST) ? LANDED_ERR : dma_lands(&m, 17, "forwarded", vmid);
 		check("no-btm-forwarded", r == LANDED_NEW,
@@ -257,11 +299,15 @@ void test_btm(void)
 		      S1_ASID, (unsigned long long)S1_VA_DST, where(r));
 		goto out;
 	}
-	check("btm-guest-tlbi", r == LANDED_NEW,
-	      "the guest moved its PTE to IPA %#llx and ran TLBI VAE1IS, DSB ISH: the device's next DMA landed in %s (want the new page)",
-	      (unsigned long long)S1_NEW, where(r));
+	check("btm-guest-tlbi", !r, "%s", why);
+	if (r)
+		goto out;
 
-	/* Another VM's TLBI VMALLE1IS must leave this VM's entries alone. */
+	/*
+	 * Another VM's TLBIs, by the same ASID and VA and by its VMID, must
+	 * leave this VM's entry cached: the guest moves its PTE without a
+	 * TLBI, and the DMA stays in the page of the cached entry.
+	 */
 	{
 		struct vm o;
 
@@ -269,45 +315,53 @@ void test_btm(void)
 			check("btm-other-vm", 0, "the other VM failed");
 			goto out;
 		}
+		r = s1_guest(&m.vm, S1_SET_PTE, s1_pte(other_page(page))) ? LANDED_ERR :
+									     dma_lands(&m, 13, "other-vm-cached", -2);
 		marker("BTM-BEGIN other-vm vmid=%d asid=%d va=%#llx\n", vmid, S1_ASID,
 		       (unsigned long long)S1_VA_DST);
-		r = s1_guest(&m.vm, S1_SET_PTE, s1_pte(S1_OLD)) || s1_guest(&o, S1_VMALL, 0);
-		r1 = r ? LANDED_ERR : dma_lands(&m, 13, "other-vm", -2);
+		r1 = s1_guest(&o, S1_TLBI_EACH, 0) ? LANDED_ERR : dma_lands(&m, 14, "other-vm", -2);
 		marker("BTM-END other-vm\n");
-		r2 = s1_guest(&m.vm, S1_TLBI_VA, 0) ? LANDED_ERR : dma_lands(&m, 14, "own-tlbi", vmid);
+		r2 = s1_guest(&m.vm, S1_TLBI_VA, 0) ? LANDED_ERR : dma_lands(&m, 15, "own-tlbi", vmid);
 		vm_close(&o);
 		vm_free_mem(&o);
-		check("btm-other-vm", r1 == LANDED_NEW && r2 == LANDED_OLD,
-		      "the guest moved its PTE back without a TLBI, another VM ran TLBI VMALLE1IS: the DMA landed in %s (want the new page, still cached); after the guest's own TLBI VAE1IS in %s (want the old page)",
-		      where(r1), where(r2));
+		check("btm-other-vm", r == landed(page) && r1 == landed(page) && r2 == landed(other_page(page)),
+		      "the guest moved its PTE to %s without a TLBI: the DMA landed in %s (want %s, cached); another VM ran TLBI VAE1IS, VALE1IS, VAAE1IS, VAALE1IS (the same ASID and VA), ASIDE1IS and VMALLE1IS: the DMA landed in %s (want %s, still cached); after the guest's own TLBI VAE1IS in %s (want %s)",
+		      landed_str[landed(other_page(page))], where(r), landed_str[landed(page)], where(r1),
+		      landed_str[landed(page)], where(r2), landed_str[landed(other_page(page))]);
+		if (r2 != landed(other_page(page)))
+			goto out;
+		page = other_page(page);
 	}
 
-	/* By ASID: the guest moves its PTE and runs TLBI ASIDE1IS. */
-	marker("BTM-BEGIN asid vmid=%d asid=%d va=%#llx\n", vmid, S1_ASID,
-	       (unsigned long long)S1_VA_DST);
-	r = s1_guest(&m.vm, S1_SET_PTE_ASID, s1_pte(S1_NEW)) ? LANDED_ERR :
-								dma_lands(&m, 18, "asid", vmid);
-	marker("BTM-END asid\n");
-	check("btm-asid", r == LANDED_NEW,
-	      "the guest moved its PTE to the new page and ran TLBI ASIDE1IS (ASID %#x): the DMA landed in %s (want the new page)",
-	      S1_ASID, where(r));
-	/* Back to the old page for the rollover part. */
-	if (s1_guest(&m.vm, S1_SET_PTE_TLBI, s1_pte(S1_OLD))) {
-		check("btm-after-rollovers", 0, "the guest failed to run");
-		goto out;
+	for (size_t i = 0; i < sizeof(scopes) / sizeof(scopes[0]); i++) {
+		r = scope(&m, scopes[i].label, scopes[i].tlbi, scopes[i].prog, vmid, &page, 20 + 2 * i, why,
+			  sizeof(why));
+		check(scopes[i].check, !r, "%s", why);
+		if (r)
+			goto out;
 	}
 
-	/* The same after real rollovers: the VM's VMID is pinned. */
+	/*
+	 * The same after real rollovers: the VM's VMID is pinned. Each
+	 * rollover's TLBI ALLE1IS empties the IOTLB: the entry, cached before
+	 * (no fill), is filled again after them.
+	 */
+	want = landed(page);
+	first = dma_lands(&m, 30, "before-rollovers", -2);
 	if (force_rollovers(3, 0, why, sizeof(why))) {
 		check("btm-after-rollovers", 0, "%s", why);
 		goto out;
 	}
-	first = dma_lands(&m, 15, "rollovers-refill", vmid);
-	r = guest_moves(&m, "after-rollovers", vmid, 16);
-	read_pins(&p);
-	check("btm-after-rollovers", first == LANDED_OLD && r == LANDED_NEW && pins_has(&p, vmid),
-	      "%s; VMID %d %s; a DMA landed in %s (want the old page), then after the guest's PTE move and TLBI VAE1IS in %s (want the new page)",
-	      why, vmid, pins_has(&p, vmid) ? "still pinned" : "NOT pinned", where(first), where(r));
+	r1 = dma_lands(&m, 31, "rollovers-refill", vmid);
+	{
+		char why2[256];
+
+		r = scope(&m, "after-rollovers", "VAE1IS", S1_TLBI_VA, vmid, &page, 32, why2, sizeof(why2));
+		read_pins(&p);
+		check("btm-after-rollovers", first == want && r1 == want && !r && pins_has(&p, vmid),
+		      "%s; VMID %d %s; the DMA landed in %s (cached) before them, in %s after them (refilled: the host checks the fill); %s",
+		      why, vmid, pins_has(&p, vmid) ? "still pinned" : "NOT pinned", where(first), where(r1), why2);
+	}
 out:
 	vmm_teardown_viommu(&m);
 	vmm_close(&m);

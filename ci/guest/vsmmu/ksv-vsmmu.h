@@ -97,8 +97,17 @@
 #define S1_VA_SRC (S1_VA_DST + PAGE)
 #define S1_ASID 0x42
 #define S1_LOOPS 1000
+/* Guest programs (s1.c); each TLBI is followed by DSB ISH. */
 enum s1_prog {
-	S1_SET_PTE_TLBI, S1_SET_PTE, S1_TLBI_VA, S1_VMALL, S1_SET_PTE_ASID, S1_EXIT,
+	S1_SET_PTE,		/* the PTE moved, no TLBI */
+	S1_TLBI_VA,		/* TLBI VAE1IS, S1_ASID and S1_VA_DST */
+	S1_TLBI_VAL,		/* TLBI VALE1IS, the same */
+	S1_TLBI_VAA,		/* TLBI VAAE1IS, S1_VA_DST in any ASID */
+	S1_TLBI_VAAL,		/* TLBI VAALE1IS, the same */
+	S1_TLBI_ASID,		/* TLBI ASIDE1IS, S1_ASID */
+	S1_VMALL,		/* TLBI VMALLE1IS */
+	S1_TLBI_EACH,		/* each of the six above */
+	S1_EXIT,
 	S1_TLBI_LOOP, S1_NOP_LOOP,
 };
 

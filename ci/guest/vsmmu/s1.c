@@ -2,7 +2,7 @@
 /*
  * ksv-vsmmu: the guest's stage 1, as a VMM would find it in guest memory:
  * a context descriptor (CD) and stage-1 page tables that the guest owns,
- * and the guest programs that change a PTE and invalidate it with TLBI.
+ * and the guest programs that change a PTE or invalidate it with TLBI.
  *
  * The layout is fixed (all IPAs inside the VM's RAM, all IOVAs below edu's
  * 28-bit DMA mask): 4 KiB granule, T0SZ 25 (39-bit VA, walks start at
@@ -68,15 +68,20 @@ void s1_build(struct vm *v)
 
 /*
  * Guest programs, at S1_CODE in the VM's RAM. Registers: x1 = MMIO_EXIT,
- * x2 = a PTE, x3 = its IPA, x4 = a TLBI VAE1IS operand. Each ends with an
+ * x2 = a PTE, x3 = its IPA, x4 = the operand of the TLBIs by VA or ASID
+ * (S1_ASID in bits 63:48, the VA's page number below). Each ends with an
  * MMIO exit (str x0, [x1]). The guest runs at EL1 with its MMU off.
  */
 #define STR_X2_X3 0xf9000062		/* str x2, [x3] */
 #define DSB_ISHST 0xd5033a9f
 #define DSB_ISH 0xd5033b9f
-#define TLBI_VAE1IS_X4 0xd5088324
+/* TLBI <op>: SYS #0, C8, C3, #op2, x4 (0xd5088300 | op2 << 5 | Rt) */
 #define TLBI_VMALLE1IS 0xd508831f
+#define TLBI_VAE1IS_X4 0xd5088324
 #define TLBI_ASIDE1IS_X4 0xd5088344
+#define TLBI_VAAE1IS_X4 0xd5088364
+#define TLBI_VALE1IS_X4 0xd50883a4
+#define TLBI_VAALE1IS_X4 0xd50883e4
 #define NOP 0xd503201f
 #define EXIT 0xf9000020			/* str x0, [x1] */
 #define MOV_X5_LOOPS (0xd2800005 | (S1_LOOPS << 5))	/* mov x5, #S1_LOOPS */
@@ -85,12 +90,16 @@ void s1_build(struct vm *v)
 #define LOOP 0x14000000			/* b . */
 
 /* Each starts with a NOP (vm_exec()). */
-static const uint32_t programs[][9] = {
-	[S1_SET_PTE_TLBI] = { NOP, STR_X2_X3, DSB_ISHST, TLBI_VAE1IS_X4, DSB_ISH, EXIT, LOOP },
-	[S1_SET_PTE] = { NOP, STR_X2_X3, DSB_ISH, NOP, NOP, EXIT, LOOP },
-	[S1_TLBI_VA] = { NOP, NOP, NOP, TLBI_VAE1IS_X4, DSB_ISH, EXIT, LOOP },
-	[S1_VMALL] = { NOP, NOP, NOP, TLBI_VMALLE1IS, DSB_ISH, EXIT, LOOP },
-	[S1_SET_PTE_ASID] = { NOP, STR_X2_X3, DSB_ISHST, TLBI_ASIDE1IS_X4, DSB_ISH, EXIT, LOOP },
+static const uint32_t programs[][12] = {
+	[S1_SET_PTE] = { NOP, STR_X2_X3, DSB_ISH, EXIT, LOOP },
+	[S1_TLBI_VA] = { NOP, TLBI_VAE1IS_X4, DSB_ISH, EXIT, LOOP },
+	[S1_TLBI_VAL] = { NOP, TLBI_VALE1IS_X4, DSB_ISH, EXIT, LOOP },
+	[S1_TLBI_VAA] = { NOP, TLBI_VAAE1IS_X4, DSB_ISH, EXIT, LOOP },
+	[S1_TLBI_VAAL] = { NOP, TLBI_VAALE1IS_X4, DSB_ISH, EXIT, LOOP },
+	[S1_TLBI_ASID] = { NOP, TLBI_ASIDE1IS_X4, DSB_ISH, EXIT, LOOP },
+	[S1_VMALL] = { NOP, TLBI_VMALLE1IS, DSB_ISH, EXIT, LOOP },
+	[S1_TLBI_EACH] = { NOP, TLBI_VAE1IS_X4, TLBI_VALE1IS_X4, TLBI_VAAE1IS_X4, TLBI_VAALE1IS_X4,
+			   TLBI_ASIDE1IS_X4, TLBI_VMALLE1IS, DSB_ISH, EXIT, LOOP },
 	[S1_EXIT] = { NOP, NOP, NOP, NOP, NOP, EXIT, LOOP },
 	/* S1_LOOPS invalidations, and the same loop without them (make bench) */
 	[S1_TLBI_LOOP] = { NOP, MOV_X5_LOOPS, TLBI_VAE1IS_X4, DSB_ISH, SUBS_X5, BNE_BACK3, EXIT, LOOP },
