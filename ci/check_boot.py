@@ -259,7 +259,7 @@ def main():
         # printed: one that never ran would otherwise pass unseen.
         ran = {m.group(1) for m in (re.search(r"KSV: e2e: CHECK (\S+) ", l) for l in lines) if m}
         must = (["btm-report", "dma-s1", "btm-guest-tlbi", "btm-other-vm", "btm-vale1is", "btm-vaae1is",
-                 "btm-vaale1is", "btm-asid", "btm-vmalle1is", "btm-after-rollovers"]
+                 "btm-vaale1is", "btm-asid", "btm-vmalle1is", "btm-after-rollovers", "btm-ipas2", "btm-vmalls12"]
                 if want == "yes" else ["btm-report", "dma-s1", "no-btm-stale", "no-btm-forwarded"])
         missing = [n for n in must if n not in ran]
         check(not missing, f"e2e BTM: the checks {', '.join(must)} ran", f"missing {missing}")
@@ -292,19 +292,25 @@ def main():
                 cur["all"] -= 1
             cur["all_last"] = False
         labels = [w["label"] for w in windows]
-        # Each scope's window: the one broadcast of the VM's VMID that its
-        # TLBI must make (op, ASID: the VM's or -1 for any, VA compared).
-        scopes = {"guest-tlbi": ("va", True, True), "vale1is": ("va", True, True),
-                  "vaae1is": ("va", False, True), "vaale1is": ("va", False, True),
-                  "asid": ("asid", True, False), "vmalle1is": ("vmall-s1", False, False),
-                  "after-rollovers": ("va", True, True)}
+        # Each scope's window: the broadcasts of the VM's VMID that its TLBI
+        # must make, and no other: (op, ASID: the VM's, or -1 for any, VA
+        # compared). KVM's own, on stage 2: an unmapped page is IPAS2E1IS
+        # then VMALLE1IS; dirty logging without FEAT_TLBIRANGE VMALLS12E1IS.
+        guest_va, any_va = [("va", True, True)], [("va", False, True)]
+        scopes = {"guest-tlbi": guest_va, "vale1is": guest_va, "vaae1is": any_va, "vaale1is": any_va,
+                  "asid": [("asid", True, False)], "vmalle1is": [("vmall-s1", False, False)],
+                  "after-rollovers": guest_va,
+                  "ipas2": [("ipa", False, True), ("vmall-s1", False, False)],
+                  "vmalls12": [("vmall-s12", False, False)]}
+        stage2 = ("ipas2", "vmalls12")
         want_labels = (["guest-tlbi", "other-vm", "vale1is", "vaae1is", "vaale1is", "asid", "vmalle1is",
-                        "after-rollovers"] if want == "yes" else ["guest-tlbi"])
+                        "after-rollovers", "ipas2", "vmalls12"] if want == "yes" else ["guest-tlbi"])
         check(labels == want_labels, f"e2e BTM: guest TLBI windows {want_labels}", str(labels))
         for w in windows:
             v, a = w["vmid"], w["asid"]
             mine = [b for b in w["btm"] if b[1] == v]
-            for_it = [c for c in w["cmdq"] if re.search(rf"\b(vmid={v}|asid={a})\b", c)]
+            key = rf"\b(vmid={v})\b" if w["label"] in stage2 else rf"\b(vmid={v}|asid={a})\b"
+            for_it = [c for c in w["cmdq"] if re.search(key, c)]
             # The whole IOTLB emptied (smmu_iotlb_inv_all) is no scope's.
             for_it += ["smmu_iotlb_inv_all"] * w.get("all", 0)
             if w["label"] == "other-vm":
@@ -324,13 +330,16 @@ def main():
                       f"for ASID {a} reached the SMMU",
                       f"broadcasts {w['btm']}; commands {for_it}")
                 continue
-            op, by_asid, by_va = scopes.get(w["label"], ("?", True, True))
-            ok = (len(mine) == 1 and mine[0][0] == op and mine[0][2] == (a if by_asid else "-1") and
-                  (not by_va or int(mine[0][3], 16) == int(w["va"], 16)))
+            exp = scopes.get(w["label"], [("?", True, True)])
+            ok = len(mine) == len(exp) and all(
+                b[0] == op and b[2] == (a if by_asid else "-1") and (not by_va or int(b[3], 16) == int(w["va"], 16))
+                for b, (op, by_asid, by_va) in zip(mine, exp))
+            what = ", then ".join(f"op={op} vmid={v} asid={a if by_asid else -1}{' va=' + w['va'] if by_va else ''}"
+                                  for op, by_asid, by_va in exp)
+            by = "KVM's" if w["label"] in stage2 else "the guest's"
             check(ok and not for_it,
-                  f"e2e BTM {w['label']}: QEMU's SMMU got the guest's TLBI as one broadcast (op={op} vmid={v} "
-                  f"asid={a if by_asid else -1}{' va=' + w['va'] if by_va else ''}), no other of VMID {v}, "
-                  f"and no command-queue invalidation for it ({len(w['cmdq'])} commands in the window)",
+                  f"e2e BTM {w['label']}: QEMU's SMMU got {by} TLBIs as these broadcasts ({what}), no other of "
+                  f"VMID {v}, and no command-queue invalidation for it ({len(w['cmdq'])} commands in the window)",
                   f"broadcasts of VMID {v}: {mine}; commands for it: {for_it}")
 
     def ran_checks(src, pat, what):

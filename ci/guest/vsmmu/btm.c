@@ -8,7 +8,8 @@
  *
  * Checks: btm-report, dma-s1, then btm-guest-tlbi (VAE1IS), btm-other-vm,
  * btm-vale1is, btm-vaae1is, btm-vaale1is, btm-asid, btm-vmalle1is and
- * btm-after-rollovers, or no-btm-stale and no-btm-forwarded. Each shows
+ * btm-after-rollovers, btm-ipas2 and btm-vmalls12 (KVM's own, on stage 2),
+ * or no-btm-stale and no-btm-forwarded. Each shows
  * first that the SMMU's entry is cached (a DMA after a PTE move without
  * a TLBI lands in the old page, with no IOTLB fill), then the TLBI's effect.
  * Around each guest TLBI whose SMMU side the host checks in QEMU's trace:
@@ -183,6 +184,67 @@ static const struct {
 	{ "btm-asid", "asid", "ASIDE1IS", S1_TLBI_ASID },
 	{ "btm-vmalle1is", "vmalle1is", "VMALLE1IS", S1_VMALL },
 };
+
+/* A DMA S2_SRC -> S2_DST through stage 2 alone; 0 if the pattern arrived. */
+static int s2_dma(struct vmm *m, unsigned int seed, const char *label, int vmid)
+{
+	char why[128];
+	int r;
+
+	say("DMA-BEGIN %s expect-vmid=%s\n", label, vmid == -2 ? "cached" : expect_str(vmid));
+	r = dma_check(m, S2_SRC, S2_DST, seed, why, sizeof(why));
+	say("DMA-END %s\n", label);
+	return r;
+}
+
+/*
+ * KVM's own stage-2 broadcasts, under the VM's VMID. The device goes
+ * through a bypass vSTE (stage 2 alone, IOVA = IPA), so the SMMU caches
+ * stage-2 entries, which only the IPA and the VMID scopes remove (a
+ * VMALLE1IS does not). Each is shown cached first (a DMA with no IOTLB
+ * fill), then removed by what KVM does for the VMM: a page of the VM's
+ * RAM unmapped (MADV_DONTNEED: IPAS2E1IS for the page the guest touched,
+ * then VMALLE1IS), and dirty logging turned on for the memslot
+ * (VMALLS12E1IS: no FEAT_TLBIRANGE on -cpu cortex-a57). The RAM is shared
+ * memory, so the page keeps its data and stays what the IOAS maps: the
+ * DMA lands as before, and only QEMU's trace, checked by the host, shows
+ * the entry filled again.
+ */
+static void test_btm_s2(struct vmm *m, int vmid)
+{
+	struct kvm_userspace_memory_region slot = {
+		.slot = 0, .flags = KVM_MEM_LOG_DIRTY_PAGES, .guest_phys_addr = RAM_IPA,
+		.memory_size = RAM_SIZE, .userspace_addr = (uint64_t)m->vm.mem,
+	};
+	int r, c;
+
+	if (vmm_detach(m) || destroy(m, m->nested, "nested hwpt")) {
+		check("btm-ipas2", 0, "detaching the stage-1 vSTE failed");
+		return;
+	}
+	m->nested = 0;
+	if (vmm_nested(m) || vmm_attach(m, m->nested) || guest_load(&m->vm, S2_DST) ||
+	    s2_dma(m, 40, "s2-first", vmid)) {
+		check("btm-ipas2", 0, "a bypass vSTE, the guest's load of IPA %#llx or the first DMA failed",
+		      (unsigned long long)S2_DST);
+		return;
+	}
+	c = s2_dma(m, 41, "ipas2-cached", -2);
+	marker("BTM-BEGIN ipas2 vmid=%d asid=0 va=%#llx\n", vmid, (unsigned long long)S2_DST);
+	r = madvise(at(m, S2_DST), PAGE, MADV_DONTNEED) ? -1 : s2_dma(m, 42, "ipas2", vmid);
+	marker("BTM-END ipas2\n");
+	check("btm-ipas2", !c && !r,
+	      "the DMA to IPA %#llx %s (cached, in the host's trace), the VMM unmapped the page from its memory (KVM: IPAS2E1IS), the DMA %s (filled again, in the host's trace)",
+	      (unsigned long long)S2_DST, c ? "FAILED" : "arrived", r ? "FAILED" : "arrived");
+
+	c = s2_dma(m, 43, "vmalls12-cached", -2);
+	marker("BTM-BEGIN vmalls12 vmid=%d asid=0 va=%#llx\n", vmid, (unsigned long long)S2_DST);
+	r = IOC(m->vm.vm, KVM_SET_USER_MEMORY_REGION, &slot) ? -1 : s2_dma(m, 44, "vmalls12", vmid);
+	marker("BTM-END vmalls12\n");
+	check("btm-vmalls12", !c && !r,
+	      "the DMA %s (cached, in the host's trace), the VMM turned on dirty logging for the memslot (KVM: VMALLS12E1IS), the DMA %s (filled again, in the host's trace)",
+	      c ? "FAILED" : "arrived", r ? "FAILED" : "arrived");
+}
 
 /* One guest page invalidation's cost, in ns: instructions under -icount. */
 static long long run_ns(struct vmm *m, enum s1_prog prog, int forward)
@@ -362,6 +424,7 @@ void test_btm(void)
 		      "%s; VMID %d %s; the DMA landed in %s (cached) before them, in %s after them (refilled: the host checks the fill); %s",
 		      why, vmid, pins_has(&p, vmid) ? "still pinned" : "NOT pinned", where(first), where(r1), why2);
 	}
+	test_btm_s2(&m, vmid);
 out:
 	vmm_teardown_viommu(&m);
 	vmm_close(&m);

@@ -97,6 +97,10 @@
 #define S1_VA_SRC (S1_VA_DST + PAGE)
 #define S1_ASID 0x42
 #define S1_LOOPS 1000
+/* Pages of the stage-2 BTM checks (btm.c): IOVA = IPA, bypass vSTE. */
+#define S2_SRC PG(51)
+#define S2_DST PG(50)
+
 /* Guest programs (s1.c); each TLBI is followed by DSB ISH. */
 enum s1_prog {
 	S1_SET_PTE,		/* the PTE moved, no TLBI */
@@ -107,6 +111,7 @@ enum s1_prog {
 	S1_TLBI_ASID,		/* TLBI ASIDE1IS, S1_ASID */
 	S1_VMALL,		/* TLBI VMALLE1IS */
 	S1_TLBI_EACH,		/* each of the six above */
+	S1_LOAD,		/* a load from the IPA in x3 (guest_load()) */
 	S1_EXIT,
 	S1_TLBI_LOOP, S1_NOP_LOOP,
 };
@@ -281,5 +286,6 @@ uint64_t s1_pte_ipa(uint64_t va);
 void s1_build(struct vm *v);
 int s1_guest(struct vm *v, enum s1_prog prog, uint64_t pte);
 int guest_tlbi_va(struct vm *v, uint64_t op);
+int guest_load(struct vm *v, uint64_t ipa);
 
 #endif

@@ -73,6 +73,7 @@ void s1_build(struct vm *v)
  * MMIO exit (str x0, [x1]). The guest runs at EL1 with its MMU off.
  */
 #define STR_X2_X3 0xf9000062		/* str x2, [x3] */
+#define LDR_X0_X3 0xf9400060		/* ldr x0, [x3] */
 #define DSB_ISHST 0xd5033a9f
 #define DSB_ISH 0xd5033b9f
 /* TLBI <op>: SYS #0, C8, C3, #op2, x4 (0xd5088300 | op2 << 5 | Rt) */
@@ -100,19 +101,31 @@ static const uint32_t programs[][12] = {
 	[S1_VMALL] = { NOP, TLBI_VMALLE1IS, DSB_ISH, EXIT, LOOP },
 	[S1_TLBI_EACH] = { NOP, TLBI_VAE1IS_X4, TLBI_VALE1IS_X4, TLBI_VAAE1IS_X4, TLBI_VAALE1IS_X4,
 			   TLBI_ASIDE1IS_X4, TLBI_VMALLE1IS, DSB_ISH, EXIT, LOOP },
+	[S1_LOAD] = { NOP, LDR_X0_X3, EXIT, LOOP },
 	[S1_EXIT] = { NOP, NOP, NOP, NOP, NOP, EXIT, LOOP },
 	/* S1_LOOPS invalidations, and the same loop without them (make bench) */
 	[S1_TLBI_LOOP] = { NOP, MOV_X5_LOOPS, TLBI_VAE1IS_X4, DSB_ISH, SUBS_X5, BNE_BACK3, EXIT, LOOP },
 	[S1_NOP_LOOP] = { NOP, MOV_X5_LOOPS, NOP, NOP, SUBS_X5, BNE_BACK3, EXIT, LOOP },
 };
 
-static int s1_run(struct vm *v, enum s1_prog prog, uint64_t pte, uint64_t tlbi_op)
+static int run_at(struct vm *v, enum s1_prog prog, uint64_t pte, uint64_t ipa, uint64_t tlbi_op)
 {
-	uint64_t x[5] = { 0, MMIO_EXIT, pte, s1_pte_ipa(S1_VA_DST), tlbi_op };
+	uint64_t x[5] = { 0, MMIO_EXIT, pte, ipa, tlbi_op };
 	uint64_t code = v->ipa + v->size - PAGE;	/* the VM's last page */
 
 	memcpy(table(v, code), programs[prog], sizeof(programs[prog]));
 	return vm_exec(v, code, x);
+}
+
+static int s1_run(struct vm *v, enum s1_prog prog, uint64_t pte, uint64_t tlbi_op)
+{
+	return run_at(v, prog, pte, s1_pte_ipa(S1_VA_DST), tlbi_op);
+}
+
+/* @v's vCPU loads from @ipa: KVM maps it in the VM's stage 2. */
+int guest_load(struct vm *v, uint64_t ipa)
+{
+	return run_at(v, S1_LOAD, 0, ipa, 0);
 }
 
 /* Runs @prog on @v's vCPU: @pte goes to the L3 entry of S1_VA_DST. */
