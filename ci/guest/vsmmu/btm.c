@@ -185,14 +185,17 @@ static const struct {
 	{ "btm-vmalle1is", "vmalle1is", "VMALLE1IS", S1_VMALL },
 };
 
-/* A DMA S2_SRC -> S2_DST through stage 2 alone; 0 if the pattern arrived. */
-static int s2_dma(struct vmm *m, unsigned int seed, const char *label, int vmid)
+/*
+ * A DMA S2_SRC -> S2_DST through stage 2 alone; 0 if the pattern arrived.
+ * @why says what the DMA did, or why it failed.
+ */
+static int s2_dma(struct vmm *m, unsigned int seed, const char *label, int vmid, char *why,
+		  size_t len)
 {
-	char why[128];
 	int r;
 
 	say("DMA-BEGIN %s expect-vmid=%s\n", label, vmid == -2 ? "cached" : expect_str(vmid));
-	r = dma_check(m, S2_SRC, S2_DST, seed, why, sizeof(why));
+	r = dma_check(m, S2_SRC, S2_DST, seed, why, len);
 	say("DMA-END %s\n", label);
 	return r;
 }
@@ -216,34 +219,52 @@ static void test_btm_s2(struct vmm *m, int vmid)
 		.slot = 0, .flags = KVM_MEM_LOG_DIRTY_PAGES, .guest_phys_addr = RAM_IPA,
 		.memory_size = RAM_SIZE, .userspace_addr = (uint64_t)m->vm.mem,
 	};
+	char w1[128], w2[128];
 	int r, c;
 
 	if (vmm_detach(m) || destroy(m, m->nested, "nested hwpt")) {
-		check("btm-ipas2", 0, "detaching the stage-1 vSTE failed");
+		check("btm-ipas2", 0, "detaching the stage-1 vSTE failed: %s", strerror(errno));
 		return;
 	}
 	m->nested = 0;
-	if (vmm_nested(m) || vmm_attach(m, m->nested) || guest_load(&m->vm, S2_DST) ||
-	    s2_dma(m, 40, "s2-first", vmid)) {
-		check("btm-ipas2", 0, "a bypass vSTE, the guest's load of IPA %#llx or the first DMA failed",
-		      (unsigned long long)S2_DST);
+	if (vmm_nested(m) || vmm_attach(m, m->nested)) {
+		check("btm-ipas2", 0, "the bypass vSTE failed: %s", strerror(errno));
 		return;
 	}
-	c = s2_dma(m, 41, "ipas2-cached", -2);
+	if (guest_load(&m->vm, S2_DST)) {
+		check("btm-ipas2", 0, "the guest's load of IPA %#llx failed", (unsigned long long)S2_DST);
+		return;
+	}
+	if (s2_dma(m, 40, "s2-first", vmid, w1, sizeof(w1))) {
+		check("btm-ipas2", 0, "the first DMA through stage 2: %s", w1);
+		return;
+	}
+	c = s2_dma(m, 41, "ipas2-cached", -2, w1, sizeof(w1));
 	marker("BTM-BEGIN ipas2 vmid=%d asid=0 va=%#llx\n", vmid, (unsigned long long)S2_DST);
-	r = madvise(at(m, S2_DST), PAGE, MADV_DONTNEED) ? -1 : s2_dma(m, 42, "ipas2", vmid);
+	if (madvise(at(m, S2_DST), PAGE, MADV_DONTNEED)) {
+		r = -1;
+		snprintf(w2, sizeof(w2), "madvise(MADV_DONTNEED) failed: %s", strerror(errno));
+	} else {
+		r = s2_dma(m, 42, "ipas2", vmid, w2, sizeof(w2));
+	}
 	marker("BTM-END ipas2\n");
 	check("btm-ipas2", !c && !r,
-	      "the DMA to IPA %#llx %s (cached, in the host's trace), the VMM unmapped the page from its memory (KVM: IPAS2E1IS), the DMA %s (filled again, in the host's trace)",
-	      (unsigned long long)S2_DST, c ? "FAILED" : "arrived", r ? "FAILED" : "arrived");
+	      "before: %s (cached, in the host's trace); the VMM unmapped the page from its memory (KVM: IPAS2E1IS); after: %s (filled again, in the host's trace)",
+	      w1, w2);
 
-	c = s2_dma(m, 43, "vmalls12-cached", -2);
+	c = s2_dma(m, 43, "vmalls12-cached", -2, w1, sizeof(w1));
 	marker("BTM-BEGIN vmalls12 vmid=%d asid=0 va=%#llx\n", vmid, (unsigned long long)S2_DST);
-	r = IOC(m->vm.vm, KVM_SET_USER_MEMORY_REGION, &slot) ? -1 : s2_dma(m, 44, "vmalls12", vmid);
+	if (IOC(m->vm.vm, KVM_SET_USER_MEMORY_REGION, &slot)) {
+		r = -1;
+		snprintf(w2, sizeof(w2), "KVM_SET_USER_MEMORY_REGION with dirty logging failed: %s",
+			 strerror(errno));
+	} else {
+		r = s2_dma(m, 44, "vmalls12", vmid, w2, sizeof(w2));
+	}
 	marker("BTM-END vmalls12\n");
 	check("btm-vmalls12", !c && !r,
-	      "the DMA %s (cached, in the host's trace), the VMM turned on dirty logging for the memslot (KVM: VMALLS12E1IS), the DMA %s (filled again, in the host's trace)",
-	      c ? "FAILED" : "arrived", r ? "FAILED" : "arrived");
+	      "before: %s (cached, in the host's trace); the VMM turned on dirty logging for the memslot (KVM: VMALLS12E1IS); after: %s (filled again, in the host's trace)",
+	      w1, w2);
 }
 
 /* One guest page invalidation's cost, in ns: instructions under -icount. */
